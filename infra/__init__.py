@@ -1,0 +1,1 @@
+"""How the real services start: a local Kafka + HDFS stack from Maven Central jars."""
