@@ -1,0 +1,1 @@
+"""Spark jobs run with spark-submit: sales and traffic reports, compaction."""

@@ -1,0 +1,1 @@
+"""The HTTP collector: parse, validate, enrich, produce to Kafka, answer."""

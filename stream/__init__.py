@@ -1,0 +1,1 @@
+"""The lander: Kafka surge.events -> Parquet on HDFS, exactly once."""
