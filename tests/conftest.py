@@ -8,6 +8,7 @@ import pytest
 
 from infra.endpoints import Endpoints
 from infra.provider import provide_stack
+from infra.stack import LocalStack
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +16,12 @@ def stack() -> Iterator[Endpoints]:
     """A running Kafka + HDFS (see infra/provider.py for where it comes from)."""
     with provide_stack() as endpoints:
         yield endpoints
+
+
+@pytest.fixture(scope="session")
+def local_stack(stack: Endpoints) -> LocalStack:
+    """The local stack behind ``stack``, for tests that stop and start its services."""
+    local = LocalStack()
+    if local.endpoints != stack or not all(status.pid for status in local.status()):
+        pytest.skip("stops and starts services: needs the local stack of this checkout")
+    return local
