@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint stack-up stack-down stack-status
+.PHONY: setup run test lint bench stack-up stack-down stack-status
 
 ## setup: the venv with Surge and its dev tools, and the stack's jars (downloaded once)
 setup: $(INSTALLED)
@@ -28,6 +28,10 @@ run: setup
 ## test: the whole suite against a real stack (reused if up, else started and stopped)
 test: setup
 	$(PY) -m pytest
+
+## bench: the benchmarks (speed goals are measured here, never in tests)
+bench: setup
+	$(PY) bench/bench_validate.py
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .

@@ -1,0 +1,243 @@
+"""The landed table: one row per enriched event, typed columns for what reports read.
+
+`COLUMNS` is the one declarative list (column name, Arrow type, where the value is in the
+enriched event); `arrow_schema()` and `to_row()` both come from it, and the Spark schema comes
+from `arrow_schema()` (schemas/spark.py). Whatever no column holds is kept, losslessly, as JSON
+in `extra`, with the event's own nesting: {"ts": ..., "properties": {"coupon": "D11-50"}}.
+
+Type choices:
+- Money (`amount`, `price`, item prices) is decimal(18, 4), not float64: Spark sums decimals
+  exactly (sum(decimal(18,4)) is decimal(28,4)), so a GMV total is the same to the cent whatever
+  the partitioning, where float64 sums drift and depend on the order of addition. Scale 4 holds
+  the minor unit of every ISO 4217 currency; precision 18 fits the schema's maximum of 10^12 and
+  still fits a 64-bit integer in Parquet.
+- Times are timestamp[us, UTC]: microseconds is Spark's TimestampType precision, so files Spark
+  rewrites (compaction) hold the same values.
+- `event_id`, `type`, `event_time`, `received_at`, `device_id` are never null: the collector
+  guarantees them, and a row without them could not be deduplicated or partitioned.
+
+The enriched event is the client event plus the server fields of DESIGN.md; `event_time` and
+`received_at` may be epoch-ms integers (cheapest) or RFC 3339 strings, `schema_version` an int.
+A value that does not fit its column (impossible after validation) leaves the column null and
+is kept whole in `extra`, so a bad record can never stop the lander.
+"""
+
+import functools
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+import pyarrow as pa
+
+from schemas.timestamps import parse_time
+
+MONEY = pa.decimal128(18, 4)
+TIME = pa.timestamp("us", tz="UTC")
+EXTRA = "extra"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    path: tuple[str, ...]  # where the value is in the enriched event (or in an item)
+    nullable: bool = True
+
+    def field(self) -> pa.Field:
+        return pa.field(self.name, self.type, nullable=self.nullable)
+
+    @functools.cached_property
+    def kind(self) -> str:
+        """Which converter turns a JSON value into this column's value."""
+        if pa.types.is_decimal(self.type):
+            return "decimal"
+        if pa.types.is_timestamp(self.type):
+            return "timestamp"
+        if pa.types.is_list(self.type):
+            return "items"
+        return str(self.type)  # "string", "int32"
+
+
+def _text(name: str, *path: str) -> Column:
+    return Column(name, pa.string(), path or (name,))
+
+
+ITEM_COLUMNS = (
+    _text("sku"),
+    _text("category"),
+    Column("price", MONEY, ("price",)),
+    Column("quantity", pa.int32(), ("quantity",)),
+)
+ITEM = pa.struct([c.field() for c in ITEM_COLUMNS])
+
+COLUMNS = (
+    Column("event_id", pa.string(), ("event_id",), nullable=False),
+    Column("type", pa.string(), ("type",), nullable=False),
+    Column("event_time", TIME, ("event_time",), nullable=False),
+    Column("received_at", TIME, ("received_at",), nullable=False),
+    Column("device_id", pa.string(), ("device_id",), nullable=False),
+    _text("user_id"),
+    _text("session_id"),
+    _text("app_id"),
+    Column("schema_version", pa.int32(), ("schema_version",)),
+    _text("ip"),
+    _text("user_agent"),
+    _text("page_url", "page", "url"),
+    _text("page_referrer", "page", "referrer"),
+    _text("page_title", "page", "title"),
+    _text("platform", "context", "platform"),
+    _text("app_version", "context", "app_version"),
+    _text("locale", "context", "locale"),
+    _text("campaign_source", "context", "campaign", "source"),
+    _text("campaign_medium", "context", "campaign", "medium"),
+    _text("campaign_name", "context", "campaign", "name"),
+    _text("order_id", "properties", "order_id"),
+    Column("amount", MONEY, ("properties", "amount")),
+    _text("currency", "properties", "currency"),
+    _text("sku", "properties", "sku"),
+    _text("category", "properties", "category"),
+    Column("price", MONEY, ("properties", "price")),
+    Column("quantity", pa.int32(), ("properties", "quantity")),
+    _text("query", "properties", "query"),
+    _text("method", "properties", "method"),
+    Column("items", pa.list_(ITEM), ("properties", "items")),  # each item: ITEM_COLUMNS
+)
+
+# Dropped, not kept in `extra`: a credential of sorts, and `app_id` already says whose it is.
+_DROPPED = frozenset({"write_key"})
+_NOTHING = object()  # "the column holds all of it": nothing to keep in `extra`
+
+
+def arrow_schema() -> pa.Schema:
+    return pa.schema([*(c.field() for c in COLUMNS), pa.field(EXTRA, pa.string())])
+
+
+def to_row(event: Mapping[str, Any]) -> dict[str, Any]:
+    """The row of one enriched event: {column: value}, with what is left over in `extra`."""
+    row, rest = _split(event, _EVENT_LAYOUT)
+    for key in _DROPPED:
+        rest.pop(key, None)
+    row[EXTRA] = _json(rest) if rest else None
+    return row
+
+
+def _json(value: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits, which Python's json module can parse
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def to_table(events: Iterable[Mapping[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist([to_row(e) for e in events], schema=arrow_schema())
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Columns as a tree of the event's keys: one walk over an event finds every column."""
+
+    names: tuple[str, ...]
+    tree: dict[str, Any]  # {"page": {"url": Column(page_url), ...}, "type": Column(type), ...}
+
+    @classmethod
+    def of(cls, columns: Iterable[Column]) -> "_Layout":
+        columns = tuple(columns)
+        tree: dict[str, Any] = {}
+        for column in columns:
+            *parents, leaf = column.path
+            node = tree
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = column
+        return cls(tuple(c.name for c in columns), tree)
+
+
+def _split(obj: Mapping[str, Any], layout: _Layout) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(typed values by column name, what no column holds) for one object."""
+    row = dict.fromkeys(layout.names)
+    return row, _walk(obj, layout.tree, row)
+
+
+def _walk(obj: Mapping[str, Any], tree: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    rest: dict[str, Any] = {}
+    for key, value in obj.items():
+        node = tree.get(key)
+        if node is None:
+            rest[key] = value
+        elif isinstance(node, Column):
+            row[node.name], kept = _convert(node, value)
+            if kept is not _NOTHING:
+                rest[key] = kept
+        elif isinstance(value, dict):
+            inner = _walk(value, node, row)
+            if inner:
+                rest[key] = inner
+        elif value is not None:  # an object was expected: keep what came, whole
+            rest[key] = value
+    return rest
+
+
+def _convert(column: Column, value: Any) -> tuple[Any, Any]:
+    """(the column's value, what `extra` must keep of `value`: _NOTHING if the column holds it)."""
+    if value is None:
+        return None, _NOTHING
+    try:
+        return _CONVERTERS[column.kind](column, value)
+    except (TypeError, ValueError, ArithmeticError):
+        return None, value  # not of the column's type: null in the column, kept whole in extra
+
+
+def _string(column: Column, value: Any) -> tuple[Any, Any]:
+    if type(value) is not str:
+        raise TypeError(column.name)
+    return value, _NOTHING
+
+
+def _int32(column: Column, value: Any) -> tuple[Any, Any]:
+    # JSON allows 2.0 for an integer; bool is an int subclass but never a count.
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    if type(value) is not int or not -(2**31) <= value < 2**31:
+        raise ValueError(column.name)
+    return value, _NOTHING
+
+
+def _decimal(column: Column, value: Any) -> tuple[Any, Any]:
+    if type(value) not in (int, float):
+        raise TypeError(column.name)
+    exact = Decimal(repr(value))  # repr: the shortest text of the float, as the JSON had it
+    scaled = exact.quantize(Decimal(1).scaleb(-column.type.scale))
+    if scaled.adjusted() >= column.type.precision - column.type.scale:
+        raise InvalidOperation(column.name)
+    # Rounded beyond the scale: the column has the rounded value, extra the exact one.
+    return scaled, (_NOTHING if scaled == exact else value)
+
+
+def _timestamp(column: Column, value: Any) -> tuple[Any, Any]:
+    return parse_time(value), _NOTHING
+
+
+def _items(column: Column, value: Any) -> tuple[Any, Any]:
+    if type(value) is not list:
+        raise TypeError(column.name)
+    structs, rests = [], []
+    for item in value:
+        struct, rest = _split(item, _ITEM_LAYOUT) if isinstance(item, dict) else (None, item)
+        structs.append(struct)
+        rests.append(rest)
+    # Positional, so extra's items line up with the column's: [{}, {"gift_wrap": true}].
+    return structs, (rests if any(r != {} for r in rests) else _NOTHING)
+
+
+_EVENT_LAYOUT = _Layout.of(COLUMNS)
+_ITEM_LAYOUT = _Layout.of(ITEM_COLUMNS)
+_CONVERTERS = {
+    "string": _string,
+    "int32": _int32,
+    "decimal": _decimal,
+    "timestamp": _timestamp,
+    "items": _items,
+}
