@@ -1,0 +1,277 @@
+"""One partition's records -> published Parquet files, exactly once: a state machine.
+
+    RECOVERING --recover()--> WRITING --freeze()--> FROZEN --publish()--> TEMP_WRITTEN
+        --> WAL_WRITTEN --> RENAMED --> WRITING
+
+- `recover()`: apply the write-ahead log, clear our leftover temp files, then the next offset
+  is the largest last offset published (file names, and the log's own record) plus one; the
+  consumer seeks there.
+- `add()`: decode and buffer records; offsets below the next expected one are redeliveries
+  and are skipped.
+- `freeze()` closes the buffers into the files of one publish (one per dt=/hr= bucket);
+  records that arrive while it is being published go into fresh buffers.
+- `publish()` runs the steps from where the state says. A `StorageError` leaves the state
+  as it was after the last completed step, so calling `publish()` again resumes there.
+
+Every method is blocking (Arrow, Parquet, HDFS): the consumer runs them off the event loop,
+one at a time per writer.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pyarrow as pa
+
+from schemas import arrow_schema
+from stream import filenames
+from stream.buffer import Entry, ParquetOptions, PartitionBuffer, encode_parquet
+from stream.decode import Reason, Undecodable, decode
+from stream.faults import Checkpoint, no_faults
+from stream.filenames import Bucket, FileName
+from stream.storage import Storage
+from stream.wal import Rename, WriteAheadLog, finish_rename
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.Enum):
+    RECOVERING = "recovering"  # assigned; the log not applied, the next offset unknown
+    WRITING = "writing"  # buffering; no publish in progress
+    FROZEN = "frozen"  # a publish is prepared; its temp files are (being) written
+    TEMP_WRITTEN = "temp_written"  # every temp file is written; nothing logged yet
+    WAL_WRITTEN = "wal_written"  # the renames are logged: from here the publish will happen
+    RENAMED = "renamed"  # every file has its final name; the log is not yet truncated
+
+
+class Record(Protocol):
+    """What the writer needs of a Kafka record (aiokafka's ConsumerRecord has it)."""
+
+    offset: int
+    value: bytes | None
+    key: bytes | None
+
+
+@dataclass(frozen=True)
+class Limits:
+    rows: int = 1_000_000
+    bytes: int = 128 * 1024 * 1024
+    age_s: float = 45.0
+
+
+DEFAULT_LIMITS = Limits()
+DEFAULT_PARQUET = ParquetOptions()
+
+
+@dataclass
+class Rejected:
+    """A record that cannot land, bound for the DLQ."""
+
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    reason: Reason
+    detail: str
+
+
+@dataclass
+class PendingFile:
+    bucket: Bucket
+    name: FileName
+    temp: str
+    final: str
+    table: pa.Table
+    written: bool = False
+    renamed: bool = False
+
+    @property
+    def rename(self) -> Rename:
+        return Rename(self.temp, self.final)
+
+
+@dataclass
+class Publish:
+    files: list[PendingFile]
+    last_offset: int  # largest offset in the files: what recovery will read from the names
+    next_offset: int  # first offset not covered (records refused at the end are covered too)
+    reason: str
+    rows: int
+    bytes: int
+    frozen_at: float = field(default_factory=time.monotonic)
+    file_sizes: list[int] = field(default_factory=list)
+
+
+class PartitionWriter:
+    def __init__(
+        self,
+        storage: Storage,
+        root: str,
+        topic: str,
+        partition: int,
+        limits: Limits = DEFAULT_LIMITS,
+        parquet: ParquetOptions = DEFAULT_PARQUET,
+        checkpoint: Checkpoint = no_faults,
+    ):
+        self.storage = storage
+        self.root = root
+        self.topic = topic
+        self.partition = partition
+        self.limits = limits
+        self.parquet = parquet
+        self.checkpoint = checkpoint
+        self.schema = arrow_schema()
+        self.wal = WriteAheadLog(storage, filenames.wal_path(root, topic, partition))
+        self.state = State.RECOVERING
+        self.next_offset: int | None = None  # first offset not published, once recovered
+        self.expected: int | None = None  # first offset not yet buffered (or refused)
+        self.buffer = PartitionBuffer(self.schema)
+        self.pending: Publish | None = None
+        self.skipped = 0  # redelivered records ignored
+
+    # -- recovery ----------------------------------------------------------------------------
+
+    def recover(self, scan: Callable[[], Mapping[int, int]]) -> int:
+        """Apply the log, clear leftovers, find the next offset. Idempotent; returns it."""
+        wal_last = self.wal.apply()
+        # Temp files not in an applied log were never published: whatever wrote them is gone.
+        self.storage.delete(filenames.tmp_dir(self.root, self.topic, self.partition), True)
+        names_last = scan().get(self.partition, -1)
+        last = max(names_last, -1 if wal_last is None else wal_last)
+        self.next_offset = self.expected = last + 1
+        self.state = State.WRITING
+        log.info(
+            "%s+%d recovered: next offset %d (file names %d, log %s)",
+            self.topic,
+            self.partition,
+            self.next_offset,
+            names_last,
+            wal_last,
+        )
+        return self.next_offset
+
+    # -- buffering ---------------------------------------------------------------------------
+
+    def add(self, records: Iterable[Record]) -> list[Rejected]:
+        """Buffer the records after the expected offset; returns those that cannot land."""
+        if self.expected is None:  # not recovered: the consumer seeks once it is
+            return []
+        entries, rejected = [], []
+        for record in records:
+            if record.offset < self.expected:
+                self.skipped += 1
+                continue
+            if record.offset > self.expected:  # compacted, or expired before it landed
+                log.warning(
+                    "%s+%d: offsets %d to %d are not in Kafka",
+                    self.topic,
+                    self.partition,
+                    self.expected,
+                    record.offset - 1,
+                )
+            self.expected = record.offset + 1
+            try:
+                row = decode(record.value)
+            except Undecodable as exc:
+                why = Rejected(record.offset, record.key, record.value, exc.reason, exc.detail)
+                rejected.append(why)
+                continue
+            entries.append(Entry(record.offset, row, record.value or b"", record.key))
+        for entry, why in self.buffer.add(entries):
+            rejected.append(Rejected(entry.offset, entry.key, entry.value, Reason.UNMAPPABLE, why))
+        if entries:
+            self.checkpoint("added")
+        return rejected
+
+    def rotation_due(self, now: float) -> str | None:
+        """Why the buffers should be published now ("rows", "bytes", "age"), or None."""
+        if self.state is not State.WRITING or self.buffer.rows == 0:
+            return None
+        if self.buffer.rows >= self.limits.rows:
+            return "rows"
+        if self.buffer.bytes >= self.limits.bytes:
+            return "bytes"
+        if self.buffer.age(now) >= self.limits.age_s:
+            return "age"
+        return None
+
+    # -- publishing --------------------------------------------------------------------------
+
+    def freeze(self, reason: str) -> Publish | None:
+        """Close the buffers into the files of one publish; None when there is no row."""
+        if self.state is not State.WRITING:
+            raise RuntimeError(f"freeze in state {self.state}")
+        buffer, self.buffer = self.buffer, PartitionBuffer(self.schema)
+        if buffer.rows == 0:
+            # Only refused records: nothing to write, the offsets are covered all the same.
+            if self.expected is not None:
+                self.next_offset = max(self.next_offset or 0, self.expected)
+            return None
+        files = []
+        for bucket, rows in sorted(buffer.buckets.items()):
+            name = FileName(self.topic, self.partition, rows.first, rows.last)
+            files.append(
+                PendingFile(
+                    bucket,
+                    name,
+                    temp=filenames.tmp_path(self.root, self.topic, self.partition),
+                    final=filenames.final_path(self.root, bucket, name),
+                    table=rows.table(self.schema),
+                )
+            )
+        self.pending = Publish(
+            files,
+            last_offset=max(f.name.last for f in files),
+            next_offset=self.expected if self.expected is not None else 0,
+            reason=reason,
+            rows=buffer.rows,
+            bytes=buffer.bytes,
+        )
+        self.state = State.FROZEN
+        return self.pending
+
+    def publish(self) -> Publish:
+        """Run the pending publish from its current step to the end; returns it when done."""
+        pending = self.pending
+        if pending is None:
+            raise RuntimeError("nothing to publish")
+        if self.state is State.FROZEN:
+            self._write_temp_files(pending)
+            self.state = State.TEMP_WRITTEN
+            self.checkpoint("temp_written")
+        if self.state is State.TEMP_WRITTEN:
+            self.wal.log_publish(pending.last_offset, [f.rename for f in pending.files])
+            self.state = State.WAL_WRITTEN
+            self.checkpoint("wal_written")
+        if self.state is State.WAL_WRITTEN:
+            self._rename_files(pending)
+            self.state = State.RENAMED
+            self.checkpoint("renamed")
+        if self.state is State.RENAMED:
+            self.wal.truncate(pending.last_offset)
+            self.next_offset = max(self.next_offset or 0, pending.next_offset)
+            self.pending = None
+            self.state = State.WRITING
+        return pending
+
+    def _write_temp_files(self, pending: Publish) -> None:
+        for file in pending.files:
+            if file.written:
+                continue
+            data = encode_parquet(file.table, self.parquet)
+            self.storage.write(file.temp, data)
+            file.written = True
+            pending.file_sizes.append(len(data))
+
+    def _rename_files(self, pending: Publish) -> None:
+        for i, file in enumerate(pending.files):
+            if file.renamed:
+                continue
+            finish_rename(self.storage, file.rename)
+            file.renamed = True
+            if i < len(pending.files) - 1:
+                self.checkpoint("between_renames")

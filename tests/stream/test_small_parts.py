@@ -1,0 +1,70 @@
+"""Settings, backoff, DLQ records, fault points and metrics."""
+
+import orjson
+import pytest
+from prometheus_client import generate_latest
+
+from stream.consumer import Backoff
+from stream.decode import Reason
+from stream.dlq import dlq_value
+from stream.faults import crash_at, no_faults
+from stream.metrics import Metrics
+from stream.partition_writer import Rejected
+from stream.settings import LanderSettings
+
+
+def test_settings_defaults_and_environment(monkeypatch):
+    defaults = LanderSettings()
+    assert (defaults.group, defaults.topic, defaults.root) == (
+        "surge-lander",
+        "surge.events",
+        "/surge/events",
+    )
+    assert defaults.rotate_age_s < 60  # visible within a minute
+    monkeypatch.setenv("SURGE_LANDER_ROTATE_ROWS", "500")
+    monkeypatch.setenv("SURGE_LANDER_STORAGE_URL", "file:///tmp/x")
+    changed = LanderSettings()
+    assert changed.rotate_rows == 500 and changed.storage_url == "file:///tmp/x"
+
+
+def test_backoff_grows_to_its_cap_and_resets():
+    backoff = Backoff(initial_s=1, max_s=8)
+    waits = [backoff.failed(now=0) for _ in range(6)]
+    assert all(0.5 * min(8, 2**i) <= w <= min(8, 2**i) for i, w in enumerate(waits))
+    assert not backoff.due(0) and backoff.due(8)
+    backoff.succeeded()
+    assert backoff.due(0)
+
+
+def test_a_dlq_record_says_why_and_where_from():
+    text = orjson.loads(dlq_value("t", 2, Rejected(7, b"k", b"nope", Reason.NOT_JSON, "bad")))
+    assert text == {
+        "stage": "lander",
+        "reason": "not_json",
+        "error": "bad",
+        "topic": "t",
+        "partition": 2,
+        "offset": 7,
+        "raw_text": "nope",
+    }
+    binary = orjson.loads(dlq_value("t", 2, Rejected(8, None, b"\xff", Reason.NOT_JSON, "bad")))
+    assert binary["raw_base64"] == "/w=="
+    json = orjson.loads(dlq_value("t", 2, Rejected(9, None, b"[1]", Reason.NOT_OBJECT, "bad")))
+    assert json["raw"] == [1]
+
+
+def test_crash_points_are_checked():
+    assert crash_at("") is no_faults
+    with pytest.raises(ValueError):
+        crash_at("nowhere")
+    crash_at("renamed:2")("wal_written")  # another point: nothing happens
+
+
+def test_metrics_are_exposed_on_their_own_registry():
+    first, second = Metrics(), Metrics()  # no clash: no global registry
+    first.records_landed.labels("3").inc(5)
+    first.dlq.labels("not_json").inc()
+    text = generate_latest(first.registry).decode()
+    assert 'surge_lander_records_landed_total{partition="3"} 5.0' in text
+    assert 'surge_lander_dlq_total{reason="not_json"} 1.0' in text
+    assert "surge_lander_records_landed_total{" not in generate_latest(second.registry).decode()
