@@ -1,0 +1,372 @@
+"""Open-loop load against a real ``python -m collector`` (not a test).
+
+    python bench/bench_collector.py [--phase-s 8] [--workers 2] [--max-eps N]
+
+Starts the collector on a free port against the stack's Kafka (SURGE_KAFKA_BOOTSTRAP, else the
+local stack's address), then drives it open loop: requests leave on a fixed schedule whatever
+the answers, each a batch of 20 events of about 400 bytes. Latency is counted from the
+scheduled send time (no coordinated omission): a request that waited for a free connection
+waited. Phases:
+
+1. capacity: offered rates stepped up until goodput stops following; max = the best goodput;
+2. 70 % of max; 3. 3x max.
+
+For each: events/s acknowledged (2xx), statuses, latency percentiles of 2xx answers and of the
+503s (shed), and the peak RSS of the collector's processes. The load generator is one Python
+process on uvloop with pre-built requests; on a small machine it competes with the collector
+and the broker for the same cores, which the figures include.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+EVENTS_PER_REQUEST = 20
+MAX_CONNECTIONS = 1024
+DISTINCT_BODIES = 500
+
+
+def _event(i: int) -> dict:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": "add_to_cart",
+        "ts": "2026-11-11T00:00:03.120+08:00",
+        "device_id": f"d_{i % 5000:05d}_7f3c2a9e",
+        "user_id": f"u_{i % 3000}",
+        "session_id": "s_1731254400",
+        "page": {
+            "url": "https://shop.example.com/p/LIP-0042-RED",
+            "referrer": "https://www.example.com/",
+            "title": "Lipstick",
+        },
+        "context": {"platform": "web", "app_version": "web-sdk 1.4.2", "locale": "zh-CN"},
+        "properties": {
+            "sku": "LIP-0042-RED",
+            "category": "lipstick",
+            "price": 199.0,
+            "quantity": 1,
+        },
+    }
+
+
+def _requests(port: int) -> list[bytes]:
+    """Pre-built HTTP requests: building them during the run would cost the generator's CPU."""
+    out = []
+    for n in range(DISTINCT_BODIES):
+        events = [_event(n * EVENTS_PER_REQUEST + k) for k in range(EVENTS_PER_REQUEST)]
+        body = orjson.dumps({"sent_at": "2026-11-11T00:00:04.000+08:00", "events": events})
+        head = (
+            f"POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Content-Type: application/json\r\nX-Write-Key: dev\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        out.append(head + body)
+    return out
+
+
+class Conn(asyncio.Protocol):
+    """One keep-alive connection; one request at a time; a minimal response parser."""
+
+    def __init__(self, pool: Pool):
+        self.pool = pool
+        self.transport = None
+        self.buffer = b""
+        self.scheduled = 0.0
+        self.busy = False
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.pool.idle.append(self)
+        self.pool.kick()
+
+    def send(self, request: bytes, scheduled: float) -> None:
+        self.busy, self.scheduled = True, scheduled
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buffer[:end]
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            if len(self.buffer) < end + 4 + length:
+                return
+            status = int(head[9:12])
+            close = b"connection: close" in head.lower()
+            self.buffer = self.buffer[end + 4 + length :]
+            self.busy = False
+            self.pool.answered(self, status, close)
+
+    def connection_lost(self, exc):
+        self.pool.lost(self)
+
+
+@dataclass
+class Stats:
+    statuses: dict[int, int] = field(default_factory=dict)
+    ok_latency: list[float] = field(default_factory=list)
+    shed_latency: list[float] = field(default_factory=list)
+    errors: int = 0
+
+
+class Pool:
+    def __init__(self, port: int, requests: list[bytes]):
+        self.port = port
+        self.requests = requests
+        self.idle: list[Conn] = []
+        self.conns: set[Conn] = set()
+        self.opening = 0
+        self.backlog: list[float] = []  # scheduled times waiting for a connection
+        self.stats = Stats()
+        self.loop = asyncio.get_running_loop()
+        self.n = 0
+
+    def submit(self, scheduled: float) -> None:
+        self.backlog.append(scheduled)
+        self.kick()
+
+    def kick(self) -> None:
+        while self.backlog and self.idle:
+            conn = self.idle.pop()
+            self.n += 1
+            conn.send(self.requests[self.n % len(self.requests)], self.backlog.pop(0))
+        missing = len(self.backlog) - self.opening
+        while missing > 0 and len(self.conns) + self.opening < MAX_CONNECTIONS:
+            self.opening += 1
+            missing -= 1
+            self.loop.create_task(self._open())
+
+    async def _open(self) -> None:
+        try:
+            _, conn = await self.loop.create_connection(lambda: Conn(self), "127.0.0.1", self.port)
+            self.conns.add(conn)
+        except OSError:
+            self.stats.errors += 1
+        finally:
+            self.opening -= 1
+
+    def answered(self, conn: Conn, status: int, close: bool) -> None:
+        latency = self.loop.time() - conn.scheduled
+        s = self.stats
+        s.statuses[status] = s.statuses.get(status, 0) + 1
+        if 200 <= status < 300:
+            s.ok_latency.append(latency)
+        elif status == 503:
+            s.shed_latency.append(latency)
+        if close:
+            conn.transport.close()
+        else:
+            self.idle.append(conn)
+            self.kick()
+
+    def lost(self, conn: Conn) -> None:
+        self.conns.discard(conn)
+        if conn in self.idle:
+            self.idle.remove(conn)
+        if conn.busy:
+            self.stats.errors += 1
+            conn.busy = False
+        self.kick()
+
+
+def _cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def _brokers() -> list[psutil.Process]:
+    """The Kafka JVMs of local stacks (started with -Dsurge.stack=...:kafka), to show their CPU."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(
+            a.startswith("-Dsurge.stack=") and a.endswith(":kafka")
+            for a in proc.info["cmdline"] or ()
+        ):
+            found.append(proc)
+    return found
+
+
+async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) -> dict:
+    me, brokers = [psutil.Process()], _brokers()
+    cpu_before = (_cpu(procs), _cpu(brokers), _cpu(me))
+    pool.stats = Stats()
+    pool.backlog.clear()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    interval = 1.0 / requests_per_s
+    sent = 0
+    peak_rss = 0
+    next_rss = start
+    while (now := loop.time()) < start + seconds:
+        due = int((now - start) / interval) + 1
+        while sent < due:
+            pool.submit(start + sent * interval)
+            sent += 1
+        if now >= next_rss:
+            peak_rss = max(peak_rss, _rss(procs))
+            next_rss = now + 0.5
+        await asyncio.sleep(0.001)
+    await asyncio.sleep(1.5)  # let the answers of the last requests come in
+    spent = [
+        after - before
+        for after, before in zip((_cpu(procs), _cpu(brokers), _cpu(me)), cpu_before, strict=True)
+    ]
+    cores = {
+        k: round(v / (seconds + 1.5), 2)
+        for k, v in zip(("collector", "kafka", "loadgen"), spent, strict=True)
+    }
+    s = pool.stats
+    ok = sum(c for st, c in s.statuses.items() if 200 <= st < 300)
+    return {
+        "offered_eps": requests_per_s * EVENTS_PER_REQUEST,
+        "acked_eps": ok * EVENTS_PER_REQUEST / seconds,
+        "statuses": dict(sorted(s.statuses.items())),
+        "unanswered": sent - sum(s.statuses.values()),
+        "errors": s.errors,
+        "ok_ms": _percentiles(s.ok_latency),
+        "shed_ms": _percentiles(s.shed_latency),
+        "peak_rss_mb": round(peak_rss / 2**20),
+        "connections": len(pool.conns),
+        "cores": cores,
+    }
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    values = sorted(values)
+    pick = lambda q: round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 1)  # noqa: E731
+    return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": pick(1.0)}
+
+
+def _rss(procs: list[psutil.Process]) -> int:
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.memory_info().rss
+    return total
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _bootstrap() -> str:
+    if os.environ.get("SURGE_KAFKA_BOOTSTRAP"):
+        return os.environ["SURGE_KAFKA_BOOTSTRAP"]
+    from infra.kafka import bootstrap
+    from infra.settings import StackSettings
+
+    return bootstrap(StackSettings())
+
+
+def _start_collector(port: int, workers: int) -> subprocess.Popen:
+    env = os.environ | {
+        "SURGE_COLLECTOR_PORT": str(port),
+        "SURGE_COLLECTOR_WORKERS": str(workers),
+        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": _bootstrap(),
+        "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "collector"], cwd=REPO, env=env)
+
+
+async def _wait_ready(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if (await reader.read())[9:12] == b"200":
+                writer.close()
+                return
+            writer.close()
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise SystemExit("the collector did not get ready")
+
+
+def _line(name: str, r: dict) -> str:
+    return (
+        f"{name:<14} offered {r['offered_eps']:>8,.0f} ev/s  acked {r['acked_eps']:>8,.0f} ev/s  "
+        f"2xx {r['ok_ms']}  503 {r['shed_ms']}  statuses {r['statuses']}  "
+        f"unanswered {r['unanswered']}  errors {r['errors']}  rss {r['peak_rss_mb']} MB  "
+        f"conns {r['connections']}  cores used {r['cores']}"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
+    port = _free_port()
+    proc = _start_collector(port, args.workers)
+    try:
+        await _wait_ready(port)
+        procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        pool = Pool(port, _requests(port))
+        await run_phase(pool, 200, 2, procs)  # warm up: connections, producer, caches
+
+        best = 0.0
+        if args.max_eps:
+            best = args.max_eps
+        else:
+            for eps in args.steps:
+                r = await run_phase(pool, eps / EVENTS_PER_REQUEST, args.step_s, procs)
+                print(_line("capacity", r), flush=True)
+                best = max(best, r["acked_eps"])
+                if r["acked_eps"] < 0.95 * eps or r["ok_ms"].get("p99", 1e9) > 200:
+                    break
+        print(f"max sustained: {best:,.0f} events/s acknowledged", flush=True)
+        for name, factor in (("70% of max", 0.7), ("3x max", 3.0)):
+            r = await run_phase(pool, best * factor / EVENTS_PER_REQUEST, args.phase_s, procs)
+            print(_line(name, r), flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--phase-s", type=float, default=8.0)
+    parser.add_argument("--step-s", type=float, default=4.0)
+    parser.add_argument(
+        "--steps",
+        type=lambda s: [float(x) for x in s.split(",")],
+        default=[5_000, 10_000, 15_000, 20_000, 30_000, 40_000, 60_000, 80_000, 100_000],
+        help="offered events/s of the capacity phase",
+    )
+    parser.add_argument("--max-eps", type=float, default=0, help="skip the capacity phase")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(main(args))

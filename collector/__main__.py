@@ -1,0 +1,113 @@
+"""``python -m collector``: N worker processes sharing one port (collector/worker.py).
+
+Each worker binds the port with SO_REUSEPORT (the kernel spreads connections over them) and runs
+its own event loop. This process only supervises: it restarts a worker that dies, and on SIGTERM
+or SIGINT passes SIGTERM on and waits for the workers to finish their requests and flush. With
+one worker, it serves in this process. Configuration: collector/settings.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from multiprocessing.connection import wait
+from pathlib import Path
+
+# Nothing here imports prometheus_client: the workers must see PROMETHEUS_MULTIPROC_DIR first.
+from collector import logs
+from collector.settings import CollectorSettings
+from collector.worker import serve
+
+log = logging.getLogger("collector")
+
+# A worker that exits this soon after starting will not do better when restarted.
+FAILED_START_S = 3.0
+
+
+def main() -> int:
+    settings = CollectorSettings()
+    logs.configure(settings.log_level)
+    if settings.workers == 1:
+        serve(settings)
+        return 0
+    return supervise(settings)
+
+
+def supervise(settings: CollectorSettings) -> int:
+    _fresh_metrics_dir()
+    context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited loop
+    workers: dict[int, tuple[multiprocessing.Process, float]] = {}
+    stopping = False
+
+    def start(slot: int) -> None:
+        proc = context.Process(target=serve, args=(settings, os.getpid()), name=f"worker-{slot}")
+        proc.start()
+        workers[slot] = (proc, time.monotonic())
+
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc, _ in workers.values():
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for slot in range(settings.workers):
+        start(slot)
+    log.info("collector started", extra={"workers": settings.workers, "port": settings.port})
+
+    code = 0
+    kill_at = None
+    while workers:
+        if stopping and kill_at is None:
+            kill_at = time.monotonic() + settings.shutdown_grace_s + 10
+        if kill_at is not None and time.monotonic() > kill_at:
+            for proc, _ in workers.values():
+                proc.kill()
+        wait([proc.sentinel for proc, _ in workers.values()], timeout=0.5)
+        for slot, (proc, started) in list(workers.items()):
+            if proc.is_alive():
+                continue
+            proc.join()
+            del workers[slot]
+            _mark_dead(proc.pid)
+            if stopping:
+                code = code or (proc.exitcode != 0)
+                continue
+            if proc.exitcode != 0 and time.monotonic() - started < FAILED_START_S:
+                log.error("worker failed at start", extra={"exitcode": proc.exitcode})
+                code = 1
+                stop(signal.SIGTERM, None)
+                continue
+            log.error("worker died, restarting", extra={"exitcode": proc.exitcode})
+            start(slot)
+    log.info("collector stopped")
+    return int(code)
+
+
+def _fresh_metrics_dir() -> None:
+    """Workers write their metrics here (metrics.py); emptied, as values of dead pids linger."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
+        Path(path).mkdir(parents=True, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="surge-collector-metrics-")
+
+
+def _mark_dead(pid: int | None) -> None:
+    if pid is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

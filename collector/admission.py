@@ -1,0 +1,119 @@
+"""Admission: the first and cheapest step, before a byte of the body is read.
+
+Two limits per worker:
+- a hard cap on requests in progress (memory: each holds at most one body);
+- an adaptive concurrency limit, Gradient2 as in Netflix's concurrency-limits: it compares the
+  latency of recent requests (short window) with its long-run average; while the short one is
+  no worse than ``tolerance`` times the long one the limit grows by a small queue allowance,
+  when it gets worse the limit shrinks in proportion. So under a surge the worker keeps only as
+  many requests in progress as it can finish at its normal latency and sheds the rest at once,
+  instead of letting every request queue behind the event loop.
+
+The latency sampled is the server's own work (body received -> answer), not the client's
+upload time, so a slow phone does not look like an overloaded worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from collector.errors import Cause, CollectorError
+
+
+class AdaptiveLimit:
+    def __init__(
+        self,
+        initial: int,
+        min_limit: int,
+        max_limit: int,
+        *,
+        tolerance: float = 2.0,
+        smoothing: float = 0.2,
+        long_window: int = 200,  # windows: ~10 s for the baseline to drift
+        window_s: float = 0.05,
+        min_window_samples: int = 5,
+        queue_size: float = 4.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.limit = float(initial)
+        self._min, self._max = min_limit, max_limit
+        self._tolerance, self._smoothing, self._queue = tolerance, smoothing, queue_size
+        self._long_factor = 2.0 / (long_window + 1)
+        self._long_rtt: float | None = None
+        self._window_s, self._min_samples, self._clock = window_s, min_window_samples, clock
+        self._window_end = clock() + window_s
+        self._sum = 0.0
+        self._count = 0
+        self._max_in_flight = 0
+
+    def sample(self, rtt_s: float, in_flight: int) -> None:
+        """One finished request: its latency and how many were in progress with it."""
+        self._sum += rtt_s
+        self._count += 1
+        self._max_in_flight = max(self._max_in_flight, in_flight)
+        now = self._clock()
+        if now >= self._window_end and self._count >= self._min_samples:
+            self._update(self._sum / self._count, self._max_in_flight)
+            self._sum, self._count, self._max_in_flight = 0.0, 0, 0
+            self._window_end = now + self._window_s
+
+    def _update(self, short_rtt: float, in_flight: int) -> None:
+        short_rtt = max(short_rtt, 1e-6)
+        if self._long_rtt is None:
+            self._long_rtt = short_rtt
+        long_rtt = self._long_rtt + (short_rtt - self._long_rtt) * self._long_factor
+        # After a slow spell the long average lags far above the present: let it catch up fast,
+        # or the limit would keep growing on a stale baseline.
+        if long_rtt / short_rtt > 2.0:
+            long_rtt *= 0.95
+        self._long_rtt = long_rtt
+        # Too few requests to have tested the limit: nothing learned about it.
+        if in_flight < self.limit / 2:
+            return
+        gradient = max(0.5, min(1.0, self._tolerance * long_rtt / short_rtt))
+        target = self.limit * gradient + self._queue
+        limit = self.limit * (1 - self._smoothing) + target * self._smoothing
+        self.limit = max(float(self._min), min(float(self._max), limit))
+
+
+class Admission:
+    """Counts requests in progress; ``admit()`` returns a ticket or sheds with OVERLOADED."""
+
+    def __init__(
+        self, max_in_flight: int, limit: AdaptiveLimit, clock: Callable[[], float] = time.monotonic
+    ):
+        self.max_in_flight = max_in_flight
+        self.limit = limit
+        self.in_flight = 0
+        self._clock = clock
+
+    def admit(self) -> Ticket:
+        if self.in_flight >= self.max_in_flight or self.in_flight >= self.limit.limit:
+            raise CollectorError(Cause.OVERLOADED, "collector overloaded: retry later")
+        self.in_flight += 1
+        return Ticket(self)
+
+    def _release(self, started: float | None) -> None:
+        if started is not None:
+            self.limit.sample(self._clock() - started, self.in_flight)
+        self.in_flight -= 1
+
+
+class Ticket:
+    """One admitted request. ``start_clock()`` when its body is in; leaving the block releases."""
+
+    __slots__ = ("_admission", "_started")
+
+    def __init__(self, admission: Admission):
+        self._admission = admission
+        self._started: float | None = None
+
+    def start_clock(self) -> None:
+        self._started = self._admission._clock()
+
+    def __enter__(self) -> Ticket:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._admission._release(self._started)

@@ -1,0 +1,128 @@
+"""The app factory: routes, middlewares, and the worker's resources in ``cleanup_ctx``.
+
+Middlewares, outermost first: CORS headers on every answer, then metrics of every answer,
+then errors turned into JSON answers (errors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from collector.admission import AdaptiveLimit, Admission
+from collector.auth import WriteKeys
+from collector.cors import CorsPolicy, cors_middleware
+from collector.errors import error_middleware
+from collector.ingest import COLLECTOR, Collector
+from collector.kafka_sink import KafkaSink
+from collector.metrics import Metrics, observe_middleware
+from collector.ratelimit import RateLimiter
+from collector.routes import CORS_POLICY, setup_routes
+from collector.settings import CollectorSettings
+from collector.sink import Sink
+from collector.validation import EnvelopeChecker, Validator, load_validators
+
+SETTINGS = web.AppKey("settings", CollectorSettings)
+METRICS = web.AppKey("metrics", Metrics)
+GAUGE_INTERVAL_S = 1.0
+
+
+def create_app(
+    settings: CollectorSettings,
+    *,
+    sink: Sink | None = None,
+    validators: tuple[Validator, EnvelopeChecker] | None = None,
+) -> web.Application:
+    """``sink``: a ready sink (tests); by default a KafkaSink started and closed with the app."""
+    metrics = Metrics()
+    policy = CorsPolicy(
+        settings.cors_origins,
+        {k: v.cors_origins for k, v in settings.write_keys.items() if v.cors_origins is not None},
+    )
+    app = web.Application(
+        middlewares=[cors_middleware(policy), observe_middleware(metrics), error_middleware]
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = metrics
+    app[CORS_POLICY] = policy
+    app.cleanup_ctx.append(_collector(sink, validators))
+    app.on_shutdown.append(_drain)
+    setup_routes(app)
+    return app
+
+
+def runner_kwargs(settings: CollectorSettings) -> dict[str, Any]:
+    """Server options for AppRunner / TestServer / run_app."""
+    return {
+        # body.py decompresses with a cap; aiohttp's own would run before any check.
+        "auto_decompress": False,
+        # No line per request (an INFO log per request would cost more than the request).
+        "access_log": None,
+        "shutdown_timeout": settings.shutdown_grace_s,
+        "lingering_time": 2.0,
+    }
+
+
+def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] | None):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings, metrics = app[SETTINGS], app[METRICS]
+        validator, envelopes = validators or load_validators()
+        owned = sink is None
+        the_sink = KafkaSink(settings, metrics) if owned else sink
+        if owned:
+            await the_sink.start()
+        collector = Collector(
+            settings=settings,
+            admission=_admission(settings),
+            limiter=_limiter(settings),
+            keys=WriteKeys(settings.write_keys),
+            validator=validator,
+            envelopes=envelopes,
+            sink=the_sink,
+            metrics=metrics,
+        )
+        app[COLLECTOR] = collector
+        gauges = asyncio.create_task(_publish_gauges(collector))
+        try:
+            yield
+        finally:
+            gauges.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gauges
+            if owned:
+                # Flush what the producer holds; requests still waiting were answered 503.
+                await the_sink.close(flush_timeout_s=settings.shutdown_grace_s)
+
+    return ctx
+
+
+def _admission(s: CollectorSettings) -> Admission:
+    limit = AdaptiveLimit(s.initial_concurrency, s.min_concurrency, s.max_in_flight)
+    return Admission(s.max_in_flight, limit)
+
+
+def _limiter(s: CollectorSettings) -> RateLimiter:
+    rates = {key: wk.events_per_s or s.events_per_s for key, wk in s.write_keys.items()}
+    return RateLimiter.per_worker(
+        rates, workers=s.workers, burst_s=s.burst_s, min_capacity=s.max_events_per_batch
+    )
+
+
+async def _drain(app: web.Application) -> None:
+    # Shutdown started (the listening sockets are closed): tell the balancer at once.
+    if COLLECTOR in app:
+        app[COLLECTOR].draining = True
+
+
+async def _publish_gauges(c: Collector) -> None:
+    # Gauges are set on a tick, not per request: in multiprocess mode each set is a file write.
+    while True:
+        c.metrics.in_flight.set(c.admission.in_flight)
+        c.metrics.concurrency_limit.set(c.admission.limit.limit)
+        c.metrics.producer_pending_bytes.set(c.sink.pending_bytes())
+        c.metrics.sink_healthy.set(1 if c.sink.is_healthy() else 0)
+        await asyncio.sleep(GAUGE_INTERVAL_S)

@@ -1,0 +1,249 @@
+"""The Kafka sink: aiokafka, acks=all, idempotent, compressed, batched by linger.
+
+Three promises:
+- ``send_batch`` returns only once the broker acknowledged every record, and otherwise raises
+  SINK_UNAVAILABLE within ``delivery_timeout_s`` (records already handed over may still be
+  delivered later: a client retry then duplicates them, and reports drop duplicates by
+  ``event_id``);
+- memory is bounded: at most ``max_pending_bytes`` of records are handed over and not yet
+  acknowledged; past that, requests are refused at once instead of queueing;
+- health is known: a delivery that fails or times out marks Kafka unavailable, and requests are
+  then refused at once (no 1 s wait each); a watcher probes the cluster every
+  ``health_interval_s`` when nothing else proved it up, and brings the sink back by itself,
+  rebuilding the producer if it broke. The producer is also started by the watcher, so the
+  collector comes up (not ready) while Kafka is down.
+
+Partitioning is CRC-32 of the key modulo the partition count: deterministic across workers and
+restarts (per-device order), the same as librdkafka's "consistent" partitioner, and a C call
+where aiokafka's default murmur2 is pure Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+import zlib
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, KafkaTimeoutError
+from aiokafka.structs import TopicPartition
+
+from collector.errors import Cause, CollectorError
+from collector.metrics import Metrics
+from collector.records import Record
+from collector.settings import CollectorSettings
+
+log = logging.getLogger(__name__)
+
+
+def crc32_partitioner(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    if key is None:
+        return random.choice(available or all_partitions)
+    return all_partitions[zlib.crc32(key) % len(all_partitions)]
+
+
+class KafkaSink:
+    def __init__(self, settings: CollectorSettings, metrics: Metrics):
+        self._settings = settings
+        self._metrics = metrics
+        self._producer: AIOKafkaProducer | None = None
+        self._healthy = False
+        self._broken = False  # the producer raised something it will not recover from
+        self._last_ok = 0.0
+        self._pending = 0
+        self._generation = 0  # bumped with each new producer: its records are counted anew
+        self._watcher: asyncio.Task[None] | None = None
+
+    # --- lifecycle
+
+    async def start(self) -> None:
+        self._watcher = asyncio.create_task(self._watch(), name="kafka-sink-watcher")
+
+    async def close(self, flush_timeout_s: float) -> None:
+        """Stop watching, then flush what the producer holds (bounded: Kafka may be gone)."""
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        self._healthy = False
+        await self._stop_producer(flush_timeout_s)
+
+    def is_healthy(self) -> bool:
+        return self._healthy
+
+    def pending_bytes(self) -> int:
+        return self._pending
+
+    # --- the request path
+
+    async def send_batch(self, events: Sequence[Record], dead: Sequence[Record]) -> None:
+        producer = self._producer
+        if producer is None or not self._healthy:
+            raise _unavailable("Kafka is not available: retry later")
+        size = sum(len(r.value) for r in events) + sum(len(r.value) for r in dead)
+        if self._pending + size > self._settings.max_pending_bytes:
+            raise _unavailable("Kafka is not keeping up: retry later")
+        started = time.monotonic()
+        generation = self._generation
+        self._pending += size
+        futures: list[asyncio.Future] = []
+        try:
+            async with asyncio.timeout(self._settings.delivery_timeout_s):
+                # Cancelling send() on timeout withdraws a record not yet queued.
+                for record in events:
+                    futures.append(
+                        await producer.send(self._settings.topic, record.value, key=record.key)
+                    )
+                for record in dead:
+                    futures.append(
+                        await producer.send(self._settings.dlq_topic, record.value, key=record.key)
+                    )
+                acks = asyncio.gather(*futures, return_exceptions=True)
+                # asyncio.wait, not await: a timeout must not cancel the records' futures.
+                await asyncio.wait([acks])
+        except TimeoutError:
+            self._give_back_when_settled(futures, size, generation)
+            self._set_healthy(False, "no acknowledgement within the delivery deadline")
+            raise _unavailable(
+                f"Kafka did not acknowledge within {self._settings.delivery_timeout_s:g} s"
+            ) from None
+        except KafkaTimeoutError:
+            self._give_back_when_settled(futures, size, generation)
+            raise _unavailable("Kafka is not keeping up: retry later") from None
+        except KafkaError as exc:
+            self._give_back_when_settled(futures, size, generation)
+            self._broken = True
+            self._set_healthy(False, f"producer error {type(exc).__name__}")
+            raise _unavailable("Kafka is not available: retry later") from None
+        self._give_back(size, generation)
+        failed = next((r for r in acks.result() if isinstance(r, BaseException)), None)
+        if failed is not None:
+            # aiokafka retries what can be retried: what fails is final for this producer
+            # (OutOfOrderSequenceNumber after a broker restart, for one). A new one starts clean.
+            self._broken = True
+            self._set_healthy(False, f"delivery failed: {type(failed).__name__}")
+            raise _unavailable("Kafka refused the records: retry later")
+        self._last_ok = time.monotonic()
+        self._metrics.delivery_seconds.observe(self._last_ok - started)
+        if not self._healthy:
+            self._set_healthy(True, "delivered")
+
+    def _give_back(self, size: int, generation: int) -> None:
+        if generation == self._generation:  # else counted with a producer now gone
+            self._pending -= size
+
+    def _give_back_when_settled(
+        self, futures: list[asyncio.Future], size: int, generation: int
+    ) -> None:
+        # Records already queued stay in the producer (and count) until Kafka settles them,
+        # or until that producer is replaced.
+        if not futures:
+            self._give_back(size, generation)
+            return
+        settled = asyncio.gather(*futures, return_exceptions=True)
+        settled.add_done_callback(lambda _: self._give_back(size, generation))
+
+    # --- health
+
+    def _set_healthy(self, healthy: bool, why: str) -> None:
+        if healthy != self._healthy:
+            level = logging.INFO if healthy else logging.WARNING
+            message = "kafka available" if healthy else "kafka unavailable"
+            log.log(level, message, extra={"reason": why})
+        self._healthy = healthy
+        self._metrics.sink_healthy.set(1 if healthy else 0)
+
+    async def _watch(self) -> None:
+        interval = self._settings.health_interval_s
+        while True:
+            try:
+                if self._producer is None or self._broken:
+                    await self._restart_producer()
+                elif time.monotonic() - self._last_ok > interval:
+                    ok = await self._probe(interval)
+                    self._set_healthy(ok, "probe" if ok else "probe failed")
+            except Exception:  # the watcher must outlive anything Kafka throws at it
+                log.exception("kafka watcher error")
+                self._set_healthy(False, "watcher error")
+            await asyncio.sleep(interval)
+
+    async def _restart_producer(self) -> None:
+        await self._stop_producer(self._settings.delivery_timeout_s)
+        producer = self._new_producer()
+        try:
+            async with asyncio.timeout(max(5.0, self._settings.health_interval_s)):
+                await producer.start()
+                # Both topics known from the start: the probe checks their leaders, and a
+                # missing topic keeps the collector not ready.
+                for topic in (self._settings.topic, self._settings.dlq_topic):
+                    await producer.partitions_for(topic)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            self._set_healthy(False, f"cannot start producer: {type(exc).__name__}")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 1.0)
+            return
+        self._producer, self._broken = producer, False
+        self._generation += 1
+        self._pending = 0
+        self._last_ok = time.monotonic()
+        self._set_healthy(True, "producer started")
+
+    async def _stop_producer(self, timeout_s: float) -> None:
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.stop(), timeout_s)
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("kafka producer not flushed", extra={"reason": type(exc).__name__})
+
+    async def _probe(self, timeout_s: float) -> bool:
+        """The cluster answers metadata and every partition of our topics has a reachable
+        leader."""
+        client = self._producer.client
+        try:
+            async with asyncio.timeout(timeout_s):
+                if not await client.force_metadata_update():
+                    return False
+                leaders = set()
+                for topic in (self._settings.topic, self._settings.dlq_topic):
+                    partitions = client.cluster.partitions_for_topic(topic)
+                    if not partitions:
+                        return False
+                    for partition in partitions:
+                        leader = client.cluster.leader_for_partition(
+                            TopicPartition(topic, partition)
+                        )
+                        if leader is None or leader < 0:
+                            return False
+                        leaders.add(leader)
+                for leader in leaders:
+                    if not await client.ready(leader):
+                        return False
+        except (TimeoutError, KafkaError, OSError):
+            return False
+        return True
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        s = self._settings
+        return AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            client_id=f"surge-collector-{os.getpid()}",
+            acks="all",
+            enable_idempotence=True,
+            compression_type=None if s.compression == "none" else s.compression,
+            linger_ms=s.linger_ms,
+            max_batch_size=s.max_batch_bytes,
+            # Broker round trips; the request's own deadline is delivery_timeout_s.
+            request_timeout_ms=max(5000, int(s.delivery_timeout_s * 1000)),
+            partitioner=crc32_partitioner,
+        )
+
+
+def _unavailable(message: str) -> CollectorError:
+    return CollectorError(Cause.SINK_UNAVAILABLE, message)

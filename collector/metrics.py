@@ -1,0 +1,124 @@
+"""Prometheus metrics, one set per app (no module singletons), summed across workers.
+
+With several workers, ``python -m collector`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh
+directory before anything imports prometheus_client: every worker then writes its values to
+files there, and ``/metrics``, whichever worker answers it, reads them all (counters and
+histograms summed; gauges summed over live workers, or the minimum where noted).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+PREFIX = "surge_collector"
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None):
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            f"{PREFIX}_requests",
+            "HTTP requests by route and status.",
+            ["route", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            f"{PREFIX}_request_seconds",
+            "Time from admission to answer.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.events = Counter(
+            f"{PREFIX}_events",
+            "Events answered, by outcome (accepted, rejected).",
+            ["outcome"],
+            registry=r,
+        )
+        self.events_rejected = Counter(
+            f"{PREFIX}_events_rejected",
+            "Events sent to the DLQ, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.requests_refused = Counter(
+            f"{PREFIX}_requests_refused",
+            "Requests refused whole, by cause (overloaded = shed, rate_limited...).",
+            ["cause"],
+            registry=r,
+        )
+        self.events_refused = Counter(
+            f"{PREFIX}_events_refused",
+            "Events of requests refused whole, when they were counted (after parsing).",
+            ["cause"],
+            registry=r,
+        )
+        self.delivery_seconds = Histogram(
+            f"{PREFIX}_delivery_seconds",
+            "Kafka acknowledgement time of a request's records.",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            f"{PREFIX}_in_flight", "Requests in progress.", registry=r, multiprocess_mode="livesum"
+        )
+        self.concurrency_limit = Gauge(
+            f"{PREFIX}_concurrency_limit",
+            "Adaptive concurrency limit (sum over workers).",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.producer_pending_bytes = Gauge(
+            f"{PREFIX}_producer_pending_bytes",
+            "Record bytes awaiting Kafka acknowledgement.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.sink_healthy = Gauge(
+            f"{PREFIX}_kafka_healthy",
+            "1 when Kafka is available (minimum over workers).",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+
+    def render(self) -> tuple[bytes, str]:
+        """The text exposition, of all workers when running several."""
+        if multiprocess_dir():
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def observe_middleware(metrics: Metrics):
+    """Requests by route and status, and their latency (from admission to answer)."""
+    from aiohttp import web
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        started = time.monotonic()
+        response = await handler(request)
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        metrics.requests.labels(name, str(response.status)).inc()
+        metrics.request_seconds.labels(name).observe(time.monotonic() - started)
+        return response
+
+    return middleware

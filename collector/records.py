@@ -1,0 +1,59 @@
+"""Kafka records of the collector: what goes in them is decided here, not in the sink.
+
+- a valid event: key ``device_id`` (one device's events stay in order on one partition),
+  value the enriched event as JSON;
+- a rejected event, for the DLQ: value ``{"reason", "index", "write_key", "app_id",
+  "received_at", "ip", "user_agent", "raw"}`` where ``raw`` is the event as it came. Key the
+  event's ``device_id`` when it has a usable one, else none.
+
+Client values only ever travel inside the JSON value (and the key): never in a topic name or a
+header, so no field can steer a record elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from collector.enrich import RequestFacts
+
+_MAX_KEY = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    key: bytes | None
+    value: bytes
+
+
+def event_record(enriched: dict[str, Any]) -> Record:
+    return Record(enriched["device_id"].encode(), orjson.dumps(enriched))
+
+
+def dead_record(raw: Any, reason: str, index: int, write_key: str, facts: RequestFacts) -> Record:
+    letter = {
+        "reason": reason,
+        "index": index,
+        "write_key": write_key,
+        "app_id": facts.app_id,
+        "received_at": facts.received_at,
+        "ip": facts.ip,
+        "user_agent": facts.user_agent,
+        "raw": raw,
+    }
+    try:
+        value = orjson.dumps(letter)
+    except orjson.JSONEncodeError as exc:  # nested past orjson's limit: keep the reason
+        letter["raw"] = None
+        letter["raw_unencodable"] = str(exc)
+        value = orjson.dumps(letter)
+    return Record(_dead_key(raw), value)
+
+
+def _dead_key(raw: Any) -> bytes | None:
+    device = raw.get("device_id") if type(raw) is dict else None
+    if type(device) is str and 0 < len(device) <= _MAX_KEY:
+        return device.encode()
+    return None
