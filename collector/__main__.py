@@ -40,7 +40,15 @@ def main() -> int:
 
 
 def supervise(settings: CollectorSettings) -> int:
-    _fresh_metrics_dir()
+    own_dir = _fresh_metrics_dir()
+    try:
+        return _supervise(settings)
+    finally:
+        if own_dir:  # a temp dir made for this run: nobody reads it once the workers are gone
+            shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _supervise(settings: CollectorSettings) -> int:
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited loop
     workers: dict[int, tuple[multiprocessing.Process, float]] = {}
     stopping = False
@@ -92,14 +100,19 @@ def supervise(settings: CollectorSettings) -> int:
     return int(code)
 
 
-def _fresh_metrics_dir() -> None:
-    """Workers write their metrics here (metrics.py); emptied, as values of dead pids linger."""
+def _fresh_metrics_dir() -> str | None:
+    """Workers write their metrics here (metrics.py); emptied, as values of dead pids linger.
+
+    Returns the directory when it is a temp dir made here (the caller removes it).
+    """
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if path:
         shutil.rmtree(path, ignore_errors=True)
         Path(path).mkdir(parents=True, exist_ok=True)
-    else:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="surge-collector-metrics-")
+        return None
+    path = tempfile.mkdtemp(prefix="surge-collector-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    return path
 
 
 def _mark_dead(pid: int | None) -> None:

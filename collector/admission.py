@@ -10,11 +10,15 @@ Two limits per worker:
   instead of letting every request queue behind the event loop.
 
 The latency sampled is the server's own work (body received -> answer), not the client's
-upload time, so a slow phone does not look like an overloaded worker.
+upload time, so a slow phone does not look like an overloaded worker, plus the event loop's
+current lag (``LoopLag``): the time a request's bytes wait before the loop even reads them,
+which the handler cannot see and which is exactly what grows when the worker's CPU is the
+bottleneck (requests queue in front of the loop, not in it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -86,6 +90,7 @@ class Admission:
         self.max_in_flight = max_in_flight
         self.limit = limit
         self.in_flight = 0
+        self.loop_lag = 0.0  # seconds, kept up to date by LoopLag
         self._clock = clock
 
     def admit(self) -> Ticket:
@@ -96,7 +101,7 @@ class Admission:
 
     def _release(self, started: float | None) -> None:
         if started is not None:
-            self.limit.sample(self._clock() - started, self.in_flight)
+            self.limit.sample(self._clock() - started + self.loop_lag, self.in_flight)
         self.in_flight -= 1
 
 
@@ -117,3 +122,34 @@ class Ticket:
 
     def __exit__(self, *exc_info: object) -> None:
         self._admission._release(self._started)
+
+
+class LoopLag:
+    """How late the event loop runs a timer: every ``interval_s`` a timer due then measures it.
+    The admission's ``loop_lag`` is the latest lag, or half the previous one if that was worse
+    (a spike weighs for a few ticks). One cheap timer per worker, whatever the traffic."""
+
+    def __init__(self, admission: Admission, interval_s: float = 0.01):
+        self._admission = admission
+        self._interval = interval_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._due = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._due = self._loop.time() + self._interval
+        self._handle = self._loop.call_at(self._due, self._tick)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _tick(self) -> None:
+        now = self._loop.time()
+        lag = now - self._due
+        admission = self._admission
+        admission.loop_lag = max(lag if lag > 0 else 0.0, admission.loop_lag * 0.5)
+        self._due = now + self._interval
+        self._handle = self._loop.call_at(self._due, self._tick)

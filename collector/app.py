@@ -13,12 +13,12 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.admission import AdaptiveLimit, Admission
+from collector.admission import AdaptiveLimit, Admission, LoopLag
 from collector.auth import WriteKeys
 from collector.cors import CorsPolicy, cors_middleware
 from collector.errors import error_middleware
 from collector.ingest import COLLECTOR, Collector
-from collector.kafka_sink import KafkaSink
+from collector.kafka_sink import new_sink
 from collector.metrics import Metrics, observe_middleware
 from collector.ratelimit import RateLimiter
 from collector.routes import CORS_POLICY, setup_routes
@@ -37,7 +37,7 @@ def create_app(
     sink: Sink | None = None,
     validators: tuple[Validator, EnvelopeChecker] | None = None,
 ) -> web.Application:
-    """``sink``: a ready sink (tests); by default a KafkaSink started and closed with the app."""
+    """``sink``: a ready sink (tests); by default a Kafka sink started and closed with the app."""
     metrics = Metrics()
     policy = CorsPolicy(
         settings.cors_origins,
@@ -72,7 +72,7 @@ def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] 
         settings, metrics = app[SETTINGS], app[METRICS]
         validator, envelopes = validators or load_validators()
         owned = sink is None
-        the_sink = KafkaSink(settings, metrics) if owned else sink
+        the_sink = new_sink(settings, metrics) if owned else sink
         if owned:
             await the_sink.start()
         collector = Collector(
@@ -86,10 +86,13 @@ def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] 
             metrics=metrics,
         )
         app[COLLECTOR] = collector
+        lag = LoopLag(collector.admission, settings.loop_lag_interval_ms / 1000)
+        lag.start()
         gauges = asyncio.create_task(_publish_gauges(collector))
         try:
             yield
         finally:
+            lag.stop()
             gauges.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gauges
@@ -123,6 +126,7 @@ async def _publish_gauges(c: Collector) -> None:
     while True:
         c.metrics.in_flight.set(c.admission.in_flight)
         c.metrics.concurrency_limit.set(c.admission.limit.limit)
+        c.metrics.loop_lag.set(c.admission.loop_lag)
         c.metrics.producer_pending_bytes.set(c.sink.pending_bytes())
         c.metrics.sink_healthy.set(1 if c.sink.is_healthy() else 0)
         await asyncio.sleep(GAUGE_INTERVAL_S)

@@ -40,4 +40,7 @@ class WriteKeys:
 
 
 def first_key(*candidates: object) -> str | None:
-    return next((c for c in candidates if isinstance(c, str) and c), None)
+    for candidate in candidates:
+        if candidate and isinstance(candidate, str):
+            return candidate
+    return None

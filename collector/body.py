@@ -20,6 +20,8 @@ _IDENTITY = frozenset({"", "identity"})
 
 
 class ByteStream(Protocol):
+    """aiohttp's StreamReader; ``is_eof`` and ``read_nowait`` are optional (a fast path)."""
+
     async def readany(self) -> bytes: ...
 
 
@@ -55,6 +57,12 @@ def check_declared_length(content_length: int | None, limit: int) -> None:
 
 
 async def read_capped(stream: ByteStream, limit: int, timeout_s: float) -> bytes:
+    # The common case: a small body arrived with its headers, whole. No wait, no deadline.
+    if getattr(stream, "is_eof", None) is not None and stream.is_eof():
+        data = stream.read_nowait(-1)
+        if len(data) > limit:
+            raise too_large_body(limit)
+        return data
     chunks, size = [], 0
     try:
         async with asyncio.timeout(timeout_s):

@@ -42,32 +42,55 @@ class RequestFacts:
     user_agent: str | None
     sent_ms: int | None  # the batch's sent_at; an event's own sent_at wins
     max_future_ms: int
+    server_fields: dict[str, Any]  # the fields above as set in each event, built once
 
     @classmethod
     def at(
-        cls, received_ms: int, *, sent_at: str | int | None = None, **facts: Any
+        cls,
+        received_ms: int,
+        *,
+        app_id: str,
+        ip: str | None,
+        user_agent: str | None,
+        max_future_ms: int,
+        sent_at: str | int | None = None,
     ) -> RequestFacts:
         """Facts of a request received at ``received_ms`` whose batch says ``sent_at``."""
         sent_ms = None if sent_at is None else epoch_ms(sent_at)
-        return cls(received_ms, format_ms(received_ms), sent_ms=sent_ms, **facts)
+        received_at = format_ms(received_ms)
+        server_fields = {
+            "received_at": received_at,
+            "ip": ip,
+            "user_agent": user_agent,
+            "app_id": app_id,
+        }
+        return cls(
+            received_ms, received_at, app_id, ip, user_agent, sent_ms, max_future_ms, server_fields
+        )
 
 
 def enrich(event: dict[str, Any], facts: RequestFacts, schema_version: int) -> dict[str, Any]:
-    """A copy of a valid event with the server's fields set."""
-    out = dict(event)
+    """A copy of a valid event with the server's fields set (the event itself is left as is)."""
+    own_sent_at = event.get("sent_at")
+    sent_ms = facts.sent_ms if own_sent_at is None else epoch_ms(own_sent_at)
+    # event_time_ms(), inlined: once per event.
+    event_ms = epoch_ms(event["ts"])
+    received_ms = facts.received_ms
+    if sent_ms is not None:
+        event_ms = received_ms - (sent_ms - event_ms)
+    if event_ms > received_ms + facts.max_future_ms:
+        event_ms = received_ms + facts.max_future_ms
+    elif event_ms < _FLOOR_MS:
+        event_ms = _FLOOR_MS
+    out = {
+        **event,
+        **facts.server_fields,
+        "event_time": format_ms(event_ms),
+        "schema_version": schema_version,
+    }
     out.pop("write_key", None)
     if not out.get("event_id"):
         out["event_id"] = str(uuid.uuid4())
-    own_sent_at = out.get("sent_at")
-    sent_ms = facts.sent_ms if own_sent_at is None else epoch_ms(own_sent_at)
-    out["event_time"] = format_ms(
-        event_time_ms(epoch_ms(out["ts"]), sent_ms, facts.received_ms, facts.max_future_ms)
-    )
-    out["received_at"] = facts.received_at
-    out["ip"] = facts.ip
-    out["user_agent"] = facts.user_agent
-    out["app_id"] = facts.app_id
-    out["schema_version"] = schema_version
     return out
 
 
@@ -92,7 +115,10 @@ def epoch_ms(value: str | int) -> int:
 
 def format_ms(ms: int) -> str:
     seconds, millis = divmod(ms, 1000)
-    return f"{_format_second(seconds)}.{millis:03d}Z"
+    return _format_second(seconds) + _MILLIS[millis]
+
+
+_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))  # a lookup, not a format per event
 
 
 @functools.lru_cache(maxsize=4096)

@@ -12,7 +12,6 @@ into an answer in errors.py.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,43 +64,36 @@ async def ingest(request: web.Request, *, single: bool) -> web.Response:
     events = 0
     try:
         header_key = request.headers.get("X-Write-Key")
-        query_key = request.query.get("write_key")
+        query_key = request.query.get("write_key") if request.query_string else None
         with c.admission.admit() as ticket:
             hinted = first_key(header_key, query_key)
             c.keys.check_known(hinted)
             if hinted:
                 c.limiter.precheck(hinted)
-            async with _deadline(s.request_timeout_s):
-                raw = await _read_body(request, s)
-                ticket.start_clock()
-                received_ms = time.time_ns() // 1_000_000
-                envelope = _parse(raw, single, c)
-                events = len(envelope.events)
-                key = first_key(header_key, envelope.write_key, query_key)
-                app = c.keys.resolve(key)
-                request[WRITE_KEY] = key
-                c.limiter.take(key, events)
-                facts = _facts(request, s, app.app_id, envelope.sent_at, received_ms)
-                parse.check_event_sizes(envelope.events, len(raw), s.max_event_bytes)
-                outcome = _process(envelope.events, facts, key, c)
-                await c.sink.send_batch(outcome.records, outcome.dead)
+            try:
+                async with asyncio.timeout(s.request_timeout_s):
+                    raw = await _read_body(request, s)
+                    ticket.start_clock()
+                    received_ms = time.time_ns() // 1_000_000
+                    envelope = _parse(raw, single, c)
+                    events = len(envelope.events)
+                    key = first_key(header_key, envelope.write_key, query_key)
+                    app = c.keys.resolve(key)
+                    request[WRITE_KEY] = key
+                    c.limiter.take(key, events)
+                    facts = _facts(request, s, app.app_id, envelope.sent_at, received_ms)
+                    parse.check_event_sizes(envelope.events, len(raw), s.max_event_bytes)
+                    outcome = _process(envelope.events, facts, key, c)
+                    await c.sink.send_batch(outcome.records, outcome.dead)
+            except TimeoutError:
+                raise CollectorError(
+                    Cause.DEADLINE,
+                    f"request not done within {s.request_timeout_s:g} s: retry later",
+                ) from None
     except CollectorError as error:
-        c.metrics.requests_refused.labels(error.cause.value).inc()
-        if events:
-            c.metrics.events_refused.labels(error.cause.value).inc(events)
+        c.metrics.refused(error.cause.value, events)
         raise
     return _answer(outcome, single, c.metrics)
-
-
-@contextlib.asynccontextmanager
-async def _deadline(seconds: float):
-    try:
-        async with asyncio.timeout(seconds):
-            yield
-    except TimeoutError:
-        raise CollectorError(
-            Cause.DEADLINE, f"request not done within {seconds:g} s: retry later"
-        ) from None
 
 
 async def _read_body(request: web.Request, s: CollectorSettings) -> bytes:
@@ -141,17 +133,19 @@ def _facts(
 def _process(events: list[Any], facts: RequestFacts, write_key: str, c: Collector) -> Outcome:
     """Each event on its own: a bad one goes to the DLQ, the others are kept."""
     outcome = Outcome()
+    records = outcome.records
     max_depth = c.settings.max_json_depth
-    validator = c.validator
+    validate, version = c.validator.validate, c.validator.schema_version
+    structure_problem, enrich_event = parse.structure_problem, enrich.enrich
     for index, event in enumerate(events):
-        problem = parse.structure_problem(event, max_depth) or validator.validate(event)
+        problem = structure_problem(event, max_depth) or validate(event)
         if problem is None:
             try:
-                enriched = enrich.enrich(event, facts, validator.schema_version(event["type"]))
+                enriched = enrich_event(event, facts, version(event["type"]))
             except ValueError as exc:  # the schema let through a time parse_time refuses
                 problem = f"ts: {exc}"
             else:
-                outcome.records.append(event_record(enriched))
+                records.append(event_record(enriched))
                 continue
         outcome.rejected.append({"index": index, "error": problem})
         outcome.dead.append(dead_record(event, problem, index, write_key, facts))
@@ -173,12 +167,12 @@ def _reason(event: Any, problem: str) -> str:
 def _answer(outcome: Outcome, single: bool, metrics: Metrics) -> web.Response:
     accepted = len(outcome.records)
     if accepted:
-        metrics.events.labels("accepted").inc(accepted)
+        metrics.accepted.inc(accepted)
     if outcome.rejected:
-        metrics.events.labels("rejected").inc(len(outcome.rejected))
+        metrics.rejected.inc(len(outcome.rejected))
         if single:  # the one event was refused; it is in the DLQ
             raise CollectorError(Cause.INVALID_EVENT, outcome.rejected[0]["error"])
     return web.Response(
         body=orjson.dumps({"accepted": accepted, "rejected": outcome.rejected}),
-        content_type="application/json",
+        headers={"Content-Type": "application/json"},
     )

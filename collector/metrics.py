@@ -85,6 +85,12 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.loop_lag = Gauge(
+            f"{PREFIX}_loop_lag_seconds",
+            "How late the event loop runs (max over workers): requests wait that long unseen.",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.producer_pending_bytes = Gauge(
             f"{PREFIX}_producer_pending_bytes",
             "Record bytes awaiting Kafka acknowledgement.",
@@ -97,6 +103,33 @@ class Metrics:
             registry=r,
             multiprocess_mode="livemin",
         )
+
+        # Label children of the hot path, looked up once (labels() costs a lock and a dict).
+        self.accepted = self.events.labels("accepted")
+        self.rejected = self.events.labels("rejected")
+        self._refused: dict[str, tuple] = {}
+        self._answers: dict[tuple[str, int], tuple] = {}
+
+    def refused(self, cause: str, events: int) -> None:
+        """A request refused whole, with its events when they were counted."""
+        children = self._refused.get(cause)
+        if children is None:
+            children = (self.requests_refused.labels(cause), self.events_refused.labels(cause))
+            self._refused[cause] = children
+        children[0].inc()
+        if events:
+            children[1].inc(events)
+
+    def answered(self, route: str, status: int, seconds: float) -> None:
+        children = self._answers.get((route, status))
+        if children is None:
+            children = (
+                self.requests.labels(route, str(status)),
+                self.request_seconds.labels(route),
+            )
+            self._answers[(route, status)] = children  # bounded: routes x statuses
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition, of all workers when running several."""
@@ -111,14 +144,18 @@ def observe_middleware(metrics: Metrics):
     """Requests by route and status, and their latency (from admission to answer)."""
     from aiohttp import web
 
+    names: dict[object, str] = {}  # resource -> its route label
+
     @web.middleware
     async def middleware(request: web.Request, handler):
         started = time.monotonic()
         response = await handler(request)
-        route = request.match_info.route.resource
-        name = route.canonical if route is not None else "unmatched"
-        metrics.requests.labels(name, str(response.status)).inc()
-        metrics.request_seconds.labels(name).observe(time.monotonic() - started)
+        resource = request.match_info.route.resource
+        name = names.get(resource)
+        if name is None:
+            name = resource.canonical if resource is not None else "unmatched"
+            names[resource] = name
+        metrics.answered(name, response.status, time.monotonic() - started)
         return response
 
     return middleware

@@ -116,6 +116,8 @@ def _sound(node: dict | list, depth_left: int) -> bool:
     # The hot path: no paths built, recursion only into containers (rare past 3 levels).
     for child in node.values() if type(node) is dict else node:
         kind = type(child)
+        if kind is str:  # most values: one test
+            continue
         if kind is dict or kind is list:
             if depth_left <= 0 or not _sound(child, depth_left - 1):
                 return False

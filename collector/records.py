@@ -12,8 +12,7 @@ header, so no field can steer a record elsewhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -22,8 +21,8 @@ from collector.enrich import RequestFacts
 _MAX_KEY = 256
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
+    # A tuple, not a dataclass: one is built per event on the hot path.
     key: bytes | None
     value: bytes
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
-from collector.admission import AdaptiveLimit, Admission
+from collector.admission import AdaptiveLimit, Admission, LoopLag
 from collector.errors import Cause, CollectorError
 
 
@@ -108,3 +111,42 @@ def test_the_sampled_latency_starts_when_the_body_is_in():
     with admission.admit():
         clock.now += 1.0  # refused before the body: no sample
     assert samples == [pytest.approx(0.01)]
+
+
+class Recorder:
+    limit = 10.0
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    def sample(self, rtt_s: float, in_flight: int) -> None:
+        self.samples.append(rtt_s)
+
+
+def test_the_loops_lag_counts_as_latency():
+    """Requests queued in front of a busy loop wait unseen by the handler: the lag is added."""
+    clock, recorder = Clock(), Recorder()
+    admission = Admission(100, recorder, clock=clock)  # type: ignore[arg-type]
+    admission.loop_lag = 0.05
+    with admission.admit() as ticket:
+        ticket.start_clock()
+        clock.now += 0.01
+    assert recorder.samples == [pytest.approx(0.06)]
+
+
+def test_loop_lag_measures_a_blocked_loop_and_decays():
+    async def scenario() -> tuple[float, float]:
+        admission = Admission(100, AdaptiveLimit(10, 1, 100))
+        lag = LoopLag(admission, interval_s=0.005)
+        lag.start()
+        await asyncio.sleep(0.02)
+        time.sleep(0.08)  # the loop is blocked: the due timer runs late
+        await asyncio.sleep(0.001)
+        blocked = admission.loop_lag
+        await asyncio.sleep(0.2)
+        lag.stop()
+        return blocked, admission.loop_lag
+
+    blocked, later = asyncio.run(scenario())
+    assert blocked >= 0.05
+    assert later < 0.01

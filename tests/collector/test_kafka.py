@@ -6,22 +6,33 @@ from __future__ import annotations
 import gzip
 import time
 import uuid
+import zlib
 
 import orjson
 import pytest
 
+from collector.settings import CollectorSettings
+
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def served(serve, stack):
-    from collector.settings import CollectorSettings
-
-    app = serve(
-        CollectorSettings(
-            workers=1, port=0, kafka_bootstrap=stack.kafka_bootstrap, health_interval_s=0.25
+@pytest.fixture(scope="module", params=["confluent", "aiokafka"])
+def served(request, serve, stack):
+    """The collector on the real Kafka, with each producer client (settings.kafka_client)."""
+    return _ready(
+        serve(
+            CollectorSettings(
+                workers=1,
+                port=0,
+                kafka_bootstrap=stack.kafka_bootstrap,
+                health_interval_s=0.25,
+                kafka_client=request.param,
+            )
         )
     )
+
+
+def _ready(app):
     deadline = time.monotonic() + 30
     while app.get("/readyz").status != 200:
         assert time.monotonic() < deadline, "the collector never got ready"
@@ -113,6 +124,28 @@ def test_rejected_events_are_in_the_dlq_with_reason_raw_and_key(served, kafka, r
         assert key == raw["device_id"].encode()
         assert letter["write_key"] == "dev" and letter["app_id"] == "dev"
         assert letter["received_at"].endswith("Z")
+
+
+def test_records_are_partitioned_by_crc32_of_the_device(served, kafka, runner, make_event):
+    """Both clients put a device on the same partition: CRC-32 of the key modulo the count
+    (per-device order survives a change of client, or of worker)."""
+    since = runner.run(kafka.end_offsets("surge.events"))
+    run = uuid.uuid4().hex
+    devices = [f"d_{run}_{i}" for i in range(24)]
+    answer = served.post("/v1/batch", json={"events": [make_event(device_id=d) for d in devices]})
+    assert answer.status == 200
+    count = len(since)
+    for tp, offset in since.items():
+        found = runner.run(
+            kafka.read_since(
+                {tp: offset},
+                lambda v: v.get("device_id", "").startswith(f"d_{run}_"),
+                len(devices),
+                timeout_s=5,
+            )
+        )
+        expected = {d for d in devices if zlib.crc32(d.encode()) % count == tp.partition}
+        assert {key.decode() for key, _ in found} == expected, tp
 
 
 def test_gzip_bodies_are_accepted(served, make_event):
@@ -327,3 +360,27 @@ def _ms(text: str) -> int:
     from schemas.timestamps import to_epoch_ms
 
     return to_epoch_ms(text)
+
+
+@pytest.mark.parametrize("client", ["confluent", "aiokafka"])
+def test_memory_bound_refuses_at_once_what_it_cannot_hold(serve, stack, client, make_event):
+    """More bytes than max_pending_bytes awaiting Kafka: 503 at once, nothing produced."""
+    app = _ready(
+        serve(
+            CollectorSettings(
+                workers=1,
+                port=0,
+                kafka_bootstrap=stack.kafka_bootstrap,
+                health_interval_s=0.25,
+                kafka_client=client,
+                max_pending_bytes=4096,
+            )
+        )
+    )
+    small = app.post("/v1/batch", json={"events": [make_event()]})
+    assert small.status == 200
+    big = app.post("/v1/batch", json={"events": [make_event() for _ in range(20)]})
+    assert big.status == 503
+    assert big.body == {"error": "Kafka is not keeping up: retry later", "code": "sink_unavailable"}
+    assert big.elapsed_s < 0.5
+    assert app.get("/readyz").status == 200  # not keeping up is not down
