@@ -1,0 +1,122 @@
+"""The events of a business day: read from the hour folders that hold it, keyed, deduplicated.
+
+Reading:
+- only the published files of the day's hour folders (batch/day.py), plus ``margin`` hours on
+  each side (see deduplicate), with the explicit schema of ``schemas.spark_schema()`` -- never
+  an inferred one -- and only the columns the reports use (``READ_COLUMNS``);
+- the data-quality counts read the key columns again with each row's file path, whose dt=/hr=
+  folder is the hour it landed in.
+
+Deduplicating: a client retry lands the same ``event_id`` twice (different offsets, maybe
+different files). The copy received first wins; copies received in the same microsecond are
+ordered by their whole row (READ_COLUMNS), so the choice never depends on file layout or task
+order and a rerun -- or a run after compaction -- keeps the very same rows.
+
+A retry near midnight can give its copies event times on both sides of it (the collector
+derives event_time from received_at). Deduplicating over the day plus ``margin`` hours on each
+side, then keeping the day's events, counts such an event once, on the day of its first copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import reduce
+
+from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import functions as F
+
+from batch.day import BusinessDay
+from batch.hadoop import HadoopFs
+from batch.layout import FOLDER_PATTERN, hours_files
+from schemas import spark_schema
+
+# What the reports read, in the landed table's order (the order of the dedup tie-break).
+READ_COLUMNS = (
+    "event_id",
+    "type",
+    "event_time",
+    "received_at",
+    "device_id",
+    "user_id",
+    "session_id",
+    "platform",
+    "campaign_source",
+    "order_id",
+    "amount",
+    "sku",
+    "category",
+    "items",
+)
+# Without these a row cannot be deduplicated, placed in a day or attributed to a device.
+KEY_COLUMNS = ("event_id", "type", "event_time", "device_id")
+LANDED_FILE = "landed_file"  # the path of the file a row was read from
+
+
+@dataclass(frozen=True)
+class DayEvents:
+    events: DataFrame  # the day's events, one row per event_id, READ_COLUMNS; cached
+    rows: DataFrame  # every row read: KEY_COLUMNS + landed_file, the data-quality input
+    files: int  # files read
+
+    def unpersist(self) -> None:
+        self.events.unpersist()
+
+
+def read_day(spark: SparkSession, root: str, day: BusinessDay, margin: int = 1) -> DayEvents:
+    """The day's events, deduplicated and cached (unpersist() when done), and the rows read."""
+    fs = HadoopFs(spark, root)
+    files = hours_files(fs, fs.qualify(root), day.hours(margin))
+    paths = [f.path for f in files]
+    events = day_events(read_events(spark, paths), day).cache()
+    return DayEvents(events, read_rows(spark, paths), len(files))
+
+
+def read_events(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """READ_COLUMNS of these landed files, with the landed table's schema."""
+    schema = spark_schema()
+    if not paths:  # a day without data; spark.read.parquet() of nothing is an error
+        return spark.createDataFrame([], schema).select(*READ_COLUMNS)
+    return spark.read.schema(schema).parquet(*paths).select(*READ_COLUMNS)
+
+
+def read_rows(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """KEY_COLUMNS + the file each row was read from, for the data-quality counts."""
+    schema = spark_schema()
+    if not paths:
+        return spark.createDataFrame([], schema).select(*KEY_COLUMNS, F.lit("").alias(LANDED_FILE))
+    landed = spark.read.schema(schema).parquet(*paths)
+    return landed.select(*KEY_COLUMNS, F.col("_metadata.file_path").alias(LANDED_FILE))
+
+
+def folder_hour(path: Column) -> Column:
+    """The UTC hour of the dt=/hr= folder in a file path, as a timestamp."""
+    dt, hr = F.regexp_extract(path, FOLDER_PATTERN, 1), F.regexp_extract(path, FOLDER_PATTERN, 2)
+    text = F.concat(dt, F.lit(" "), hr, F.lit(":00:00+00:00"))
+    return F.try_to_timestamp(text, F.lit("yyyy-MM-dd HH:mm:ssXXX"))
+
+
+def has_keys() -> Column:
+    return reduce(lambda a, b: a & b, (F.col(c).isNotNull() for c in KEY_COLUMNS))
+
+
+def in_day(day: BusinessDay) -> Column:
+    return (F.col("event_time") >= F.lit(day.start)) & (F.col("event_time") < F.lit(day.end))
+
+
+def day_events(rows: DataFrame, day: BusinessDay) -> DataFrame:
+    """The day's events: rows with keys, deduplicated, then those whose event_time is in it."""
+    return deduplicate(rows.filter(has_keys())).filter(in_day(day))
+
+
+def deduplicate(rows: DataFrame) -> DataFrame:
+    """One row per event_id: the copy received first, ties broken by the whole row.
+
+    The window orders each event_id's copies by received_at, then by every other column in
+    READ_COLUMNS order -- a total order on the rows' content -- and keeps the first: one
+    shuffle and one sort (measured faster than min() over a struct of the row, whose
+    SortAggregate sorts every row on both sides of the shuffle).
+    """
+    rest = [c for c in READ_COLUMNS if c not in ("event_id", "received_at")]
+    copies = Window.partitionBy("event_id").orderBy("received_at", *rest)
+    ranked = rows.withColumn("_copy", F.row_number().over(copies))
+    return ranked.filter(F.col("_copy") == 1).select(*READ_COLUMNS)

@@ -1,0 +1,125 @@
+"""The landed layout, as the batch jobs read it: which files of an hour folder are data.
+
+Contract with the lander (stream/): ``<root>/dt=YYYY-MM-DD/hr=HH/`` by the UTC date and hour of
+``event_time``, published files named ``<topic>+<partition>+<first offset>+<last offset>.parquet``
+(offsets zero-padded to 19 digits), written whole elsewhere and renamed into place. Anything
+else in a folder -- names starting with ``_`` or ``.`` (so a topic must not), ``+tmp``/``_tmp``
+folders, stray files -- is not data: only names that parse are read, so a half-written temp
+file never is.
+
+The name pattern is restated here rather than imported from stream/ (stages never import one
+another's internals); tests/batch check both agree on the lander's example names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import posixpath
+import re
+import time
+from dataclasses import dataclass
+
+from batch.day import hour_folder
+from batch.hadoop import Entry, FsError, HadoopFs
+
+OFFSET_DIGITS = 19
+SUFFIX = ".parquet"
+_NAME = re.compile(
+    r"(?P<topic>[A-Za-z0-9][A-Za-z0-9._-]*)\+(?P<p>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet"
+)
+
+
+@dataclass(frozen=True, order=True)
+class FileName:
+    """A published file: topic, Kafka partition and the first and last offset it holds."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+
+    @classmethod
+    def parse(cls, name: str) -> FileName | None:
+        match = _NAME.fullmatch(name)
+        if match is None:
+            return None
+        return cls(match["topic"], int(match["p"]), int(match["first"]), int(match["last"]))
+
+    def encode(self) -> str:
+        first, last = f"{self.first:0{OFFSET_DIGITS}d}", f"{self.last:0{OFFSET_DIGITS}d}"
+        return f"{self.topic}+{self.partition}+{first}+{last}{SUFFIX}"
+
+
+@dataclass(frozen=True)
+class DataFile:
+    path: str
+    name: FileName
+    size: int
+    mtime_ms: int
+
+
+def data_files(fs: HadoopFs, folder: str) -> list[DataFile]:
+    """The published files of one hour folder (none if it does not exist), by name."""
+    return [f for entry in fs.list(folder) if (f := _data_file(entry)) is not None]
+
+
+def _data_file(entry: Entry) -> DataFile | None:
+    if entry.is_dir:
+        return None
+    name = FileName.parse(entry.name)
+    return None if name is None else DataFile(entry.path, name, entry.size, entry.mtime_ms)
+
+
+FOLDER_PATTERN = r"dt=(\d{4}-\d{2}-\d{2})/hr=(\d{2})/[^/]+$"
+"""A Spark regex over a file path: group 1 the folder's dt, group 2 its hr."""
+
+COMPACT_DIR = "_compact"
+"""Under the events root: compaction's staging folders (hidden from readers and the lander)."""
+
+
+SWAP_ASIDE = "old"
+"""In a staging folder: the hour folder renamed aside while the compacted one takes its place."""
+
+
+def compaction_prefix(hour: dt.datetime) -> str:
+    """Staging folders of one UTC hour start with this: ``2026-11-11T05-``."""
+    return f"{hour.astimezone(dt.UTC):%Y-%m-%dT%H}-"
+
+
+def hours_files(
+    fs: HadoopFs, root: str, hours: list[dt.datetime], swap_wait_s: float = 30.0
+) -> list[DataFile]:
+    """The published files of these UTC hours' folders; a missing folder holds none.
+
+    A folder can be missing for a few milliseconds while compaction swaps it (see
+    batch/compaction.py): then wait for it rather than silently read the hour as empty.
+    """
+    files = []
+    for hour in hours:
+        folder = hour_folder(root, hour)
+        found = data_files(fs, folder)
+        if not found and _swapping(fs, root, hour):
+            found = _wait_for(fs, folder, swap_wait_s)
+        files.extend(found)
+    return files
+
+
+def _swapping(fs: HadoopFs, root: str, hour: dt.datetime) -> bool:
+    prefix = compaction_prefix(hour)
+    staging = posixpath.join(root, COMPACT_DIR)
+    return any(
+        e.name.startswith(prefix) and fs.exists(posixpath.join(e.path, SWAP_ASIDE))
+        for e in fs.list(staging)
+    )
+
+
+def _wait_for(fs: HadoopFs, folder: str, wait_s: float) -> list[DataFile]:
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        if fs.exists(folder):
+            return data_files(fs, folder)
+    raise FsError(
+        f"{folder} is missing while its compaction is in progress for over {wait_s:.0f} s: "
+        "an interrupted compaction; run batch/compact.py on that hour to finish it"
+    )

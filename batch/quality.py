@@ -1,0 +1,88 @@
+"""Data-quality counts of one day's read: printed by every job and written to _quality/dt=.../.
+
+One row per business day (every job of the day computes the same row from the same input):
+- rows_read: rows in the files read (the day's folders and the margin hours);
+- null_key_rows: rows of the day's own folders without event_id, type, event_time or
+  device_id -- they cannot be deduplicated nor placed in a day, and are dropped;
+- input_rows: rows with keys whose event_time is in the day (before deduplication);
+- duplicates_removed: input_rows minus events (retried copies dropped);
+- events: distinct events of the day, what every report counts;
+- late_events: input rows read from an hour folder other than their event_time's UTC hour
+  ("event day != landing hour"). The lander files by event_time, so this is 0 unless a file
+  was published in the wrong folder: the reader still counts such rows on their true day;
+- received_after_day: events of the day received after the day ended -- a report run at
+  midnight missed them, a rerun counts them.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+from batch.day import BusinessDay
+from batch.events import LANDED_FILE, folder_hour, has_keys, in_day
+
+COUNTS = (
+    "rows_read",
+    "null_key_rows",
+    "input_rows",
+    "duplicates_removed",
+    "events",
+    "late_events",
+    "received_after_day",
+)
+
+
+def quality(rows: DataFrame, events: DataFrame, day: BusinessDay, files: int) -> DataFrame:
+    """One row: the day, its zone, files_read and COUNTS (longs).
+
+    ``rows``: events.read_rows of the files read. Rows are first counted per (file, event
+    hour) -- a few thousand groups -- so that each folder's hour is parsed from its path once
+    per group, not once per row.
+    """
+    first_folder, end = day.hours()[0], day.end
+    per_file_hour = rows.groupBy(LANDED_FILE, _hour_index(F.col("event_time")).alias("hour")).agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.count_if(~has_keys()).alias("null_keys"),
+        F.count_if(has_keys() & in_day(day)).alias("inputs"),
+    )
+    landed = folder_hour(F.col(LANDED_FILE))
+    own_folder = (landed >= F.lit(first_folder)) & (landed < F.lit(end))
+    late = F.col("hour") != _hour_index(landed)
+    read = per_file_hour.agg(
+        _total(F.col("rows")).alias("rows_read"),
+        _total(F.when(own_folder, F.col("null_keys"))).alias("null_key_rows"),
+        _total(F.col("inputs")).alias("input_rows"),
+        _total(F.when(late, F.col("inputs"))).alias("late_events"),
+    )
+    kept = events.agg(
+        F.count(F.lit(1)).alias("events"),
+        F.count_if(F.col("received_at") >= F.lit(end)).alias("received_after_day"),
+    )
+    return read.join(kept, how="cross").select(
+        F.lit(day.date).alias("date"),
+        F.lit(day.tz).alias("tz"),
+        F.lit(files).cast("long").alias("files_read"),
+        "rows_read",
+        "null_key_rows",
+        "input_rows",
+        (F.col("input_rows") - F.col("events")).alias("duplicates_removed"),
+        "events",
+        "late_events",
+        "received_after_day",
+    )
+
+
+def _hour_index(time: Column) -> Column:
+    """Whole UTC hours since the epoch (the session time zone plays no part)."""
+    return F.floor(F.unix_seconds(time) / 3600)
+
+
+def _total(counts: Column) -> Column:
+    return F.coalesce(F.sum(counts), F.lit(0)).cast("long")
+
+
+def describe(row: dict) -> str:
+    """The printed form: ``quality 2026-11-11 Asia/Shanghai: files_read=12 rows_read=...``."""
+    counts = " ".join(f"{k}={row[k]}" for k in ("files_read", *COUNTS))
+    return f"quality {row['date']} {row['tz']}: {counts}"

@@ -1,0 +1,43 @@
+"""The Spark session of a job, configured the way every transform assumes.
+
+- ``spark.sql.session.timeZone=UTC``: transforms place instants with epoch arithmetic and
+  explicit day bounds, never with the session zone, but UTC keeps printed values honest.
+- Parquet timestamps written as TIMESTAMP_MICROS (Spark's default is the legacy INT96), the
+  landed table's type, so pyarrow, DuckDB and compaction output agree with the lander.
+- Adaptive execution on (the default), so small reports do not run 200 shuffle tasks.
+- No window group limit (see SQL_CONF).
+
+Under spark-submit the master and resources come from its flags; ``--master`` (settings)
+overrides them, and ``python -m batch.<job>`` without one runs on local[*].
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from batch.settings import BatchSettings
+
+SQL_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.sql.parquet.compression.codec": "zstd",
+    # The dedup's row_number() = 1 would get a group limit before its shuffle: a sort of every
+    # row for nothing, event_ids being nearly all distinct (about 10% slower, measured).
+    "spark.sql.optimizer.windowGroupLimitThreshold": "-1",
+}
+
+
+def spark_session(settings: BatchSettings, app_name: str) -> SparkSession:
+    builder = SparkSession.builder.appName(app_name)
+    if settings.master:
+        builder = builder.master(settings.master)
+    spark = builder.getOrCreate()
+    configure(spark)
+    return spark
+
+
+def configure(spark: SparkSession) -> None:
+    """Set what the jobs rely on, also on a session someone else created (tests, notebooks)."""
+    for key, value in SQL_CONF.items():
+        spark.conf.set(key, value)

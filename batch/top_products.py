@@ -1,0 +1,20 @@
+"""top_products: per SKU views, add-to-carts, units sold, revenue, view-to-purchase.
+
+spark-submit batch/top_products.py --date 2026-11-11 [--tz Asia/Shanghai]
+    [--events URL] [--reports URL] [--master URL]
+python -m batch.top_products --date 2026-11-11 ...
+"""
+
+import sys
+
+if not __package__:  # run as a file (spark-submit batch/x.py): import from the repo root
+    from pathlib import Path
+
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from batch.jobs import entry
+
+main = entry("top_products")
+
+if __name__ == "__main__":
+    sys.exit(main())

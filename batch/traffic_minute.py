@@ -1,0 +1,20 @@
+"""traffic_minute: page views and unique devices per minute (the surge curve).
+
+spark-submit batch/traffic_minute.py --date 2026-11-11 [--tz Asia/Shanghai]
+    [--events URL] [--reports URL] [--master URL]
+python -m batch.traffic_minute --date 2026-11-11 ...
+"""
+
+import sys
+
+if not __package__:  # run as a file (spark-submit batch/x.py): import from the repo root
+    from pathlib import Path
+
+    sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from batch.jobs import entry
+
+main = entry("traffic_minute")
+
+if __name__ == "__main__":
+    sys.exit(main())
