@@ -3,7 +3,10 @@
 One loop does everything in order (poll, recover, buffer, publish, commit), so a writer is
 only ever touched by one step at a time. Blocking work (Arrow, Parquet, HDFS) runs in threads
 while the event loop keeps aiokafka's heartbeats going, under `_busy`, which the rebalance
-listener also takes: a partition is never dropped in the middle of a step.
+listener also takes: a partition is never dropped in the middle of a step. One exception:
+a rotation's Parquet encoding (CPU only, no storage, GIL released) runs in the background
+while the loop goes on decoding the next records into fresh buffers; the loop publishes
+(temp files, log, renames) once it is done. Every storage step stays inside the loop.
 
 - Assigned: a fresh writer, its partition paused until `recover()` found the next offset on
   storage; then seek there and resume. Kafka's committed offset is never trusted.
@@ -79,6 +82,9 @@ class Progress:
     files_published: int = 0
     bytes_published: int = 0
     file_sizes: list[int] = field(default_factory=list)
+    add_seconds: float = 0.0  # in writer.add: decoding and buffering
+    encode_seconds: float = 0.0  # in writer.encode, in the background: summed, they overlap
+    publish_seconds: float = 0.0  # in writer.publish: storage, while the loop waits
 
 
 class Lander:
@@ -103,6 +109,7 @@ class Lander:
         )
         self._checkpoint = crash_at(settings.crash_at)
         self._busy = asyncio.Lock()
+        self._encoding: dict[TopicPartition, asyncio.Task] = {}  # rotations being encoded
         self._stopping = asyncio.Event()
         self._to_commit: dict[TopicPartition, int] = {}
         self._commit_task: asyncio.Task | None = None
@@ -141,6 +148,7 @@ class Lander:
                 await self._step()
             await self._shutdown()
         finally:
+            await asyncio.gather(*self._encoding.values(), return_exceptions=True)
             await self._close_clients()
 
     async def _start_clients(self) -> None:
@@ -189,7 +197,9 @@ class Lander:
             self.progress.first_read_at = time.monotonic()
         self.progress.records_read += len(records)
         skipped = writer.skipped
+        started = time.monotonic()
         rejected = await asyncio.to_thread(writer.add, records)
+        self.progress.add_seconds += time.monotonic() - started
         if writer.skipped > skipped:
             self.metrics.redelivered.inc(writer.skipped - skipped)
         if rejected:
@@ -261,22 +271,47 @@ class Lander:
 
     # -- publishing --------------------------------------------------------------------------
 
-    async def _publish_due(self, force: str | None) -> None:
-        """Start the rotations that are due (all, with `force`), retry failed ones, in parallel."""
+    async def _publish_due(self, force: str | None, wait: bool = False) -> None:
+        """Freeze the rotations that are due (all, with `force`) and encode them in the
+        background; publish, in parallel, those encoded and those to retry. With `wait`,
+        wait for the encodings so that every frozen rotation is published."""
         now = time.monotonic()
-        ready = []
         for tp, writer in self.writers.items():
-            if writer.state is State.WRITING:
-                reason = force or writer.rotation_due(now)
-                if reason is None or writer.expected == writer.next_offset:
-                    continue  # not due, or nothing read since the last publish
-                if writer.freeze(reason) is None:  # only refused records: covered, no file
-                    self._covered(tp, writer.next_offset)
-                    continue
-            if writer.pending is not None and self.backoffs[tp].due(now):
-                ready.append((tp, writer))
+            if tp in self._encoding or writer.state is not State.WRITING:
+                continue
+            reason = force or writer.rotation_due(now)
+            if reason is None or writer.expected == writer.next_offset:
+                continue  # not due, or nothing read since the last publish
+            if writer.freeze(reason) is None:  # only refused records: covered, no file
+                self._covered(tp, writer.next_offset)
+                continue
+            self._encoding[tp] = asyncio.create_task(self._encode(writer))
+        if wait:
+            await self._wait_encoding(set(self._encoding))
+        for tp, task in list(self._encoding.items()):
+            if task.done():
+                del self._encoding[tp]
+                task.result()  # a bug in encoding stops the loop, as one in publishing does
+        ready = [
+            (tp, writer)
+            for tp, writer in self.writers.items()
+            if writer.pending is not None
+            and tp not in self._encoding
+            and self.backoffs[tp].due(now)
+        ]
         if ready:
+            started = time.monotonic()
             await asyncio.gather(*(self._publish(tp, w) for tp, w in ready))
+            self.progress.publish_seconds += time.monotonic() - started
+
+    async def _encode(self, writer: PartitionWriter) -> None:
+        started = time.monotonic()
+        await asyncio.to_thread(writer.encode)
+        self.progress.encode_seconds += time.monotonic() - started
+
+    async def _wait_encoding(self, tps: set[TopicPartition]) -> None:
+        tasks = [task for tp, task in self._encoding.items() if tp in tps]
+        await asyncio.gather(*tasks, return_exceptions=True)  # what they raise: _publish_due
 
     async def _publish(self, tp: TopicPartition, writer: PartitionWriter) -> None:
         try:
@@ -382,7 +417,9 @@ class Lander:
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._busy:  # waits for a step in progress on these writers
+            await self._wait_encoding(revoked)
             for tp in revoked:
+                self._encoding.pop(tp, None)
                 self.writers.pop(tp, None)
                 self.backoffs.pop(tp, None)
                 self.next_offsets.pop(tp, None)
@@ -401,7 +438,7 @@ class Lander:
                 return
             force: str | None = "shutdown"  # the first round freezes every buffer
             while True:
-                await self._publish_due(force)
+                await self._publish_due(force, wait=True)
                 force = None
                 pending = [tp for tp, w in self.writers.items() if w.pending is not None]
                 if not pending:

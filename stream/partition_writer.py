@@ -6,15 +6,16 @@
 - `recover()`: apply the write-ahead log, clear our leftover temp files, then the next offset
   is the largest last offset published (file names, and the log's own record) plus one; the
   consumer seeks there.
-- `add()`: decode and buffer records; offsets below the next expected one are redeliveries
-  and are skipped.
+- `add()`: decode a poll's records into one Arrow batch and buffer it; offsets below the
+  next expected one are redeliveries and are skipped.
 - `freeze()` closes the buffers into the files of one publish (one per dt=/hr= bucket);
   records that arrive while it is being published go into fresh buffers.
 - `publish()` runs the steps from where the state says. A `StorageError` leaves the state
   as it was after the last completed step, so calling `publish()` again resumes there.
 
 Every method is blocking (Arrow, Parquet, HDFS): the consumer runs them off the event loop,
-one at a time per writer.
+one at a time per writer, except `encode()` (the pending publish's Parquet bytes, ahead of
+`publish()`), which may run while `add()` fills the fresh buffers: they share no state.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,8 +31,8 @@ import pyarrow as pa
 
 from schemas import arrow_schema
 from stream import filenames
-from stream.buffer import Entry, ParquetOptions, PartitionBuffer, encode_parquet
-from stream.decode import Reason, Undecodable, decode
+from stream.buffer import ParquetOptions, PartitionBuffer, encode_parquet
+from stream.decode import Reason, decode_batch
 from stream.faults import Checkpoint, no_faults
 from stream.filenames import Bucket, FileName
 from stream.storage import Storage
@@ -86,6 +87,7 @@ class PendingFile:
     temp: str
     final: str
     table: pa.Table
+    data: bytes | None = None  # the Parquet file, once encoded (until written)
     written: bool = False
     renamed: bool = False
 
@@ -156,17 +158,47 @@ class PartitionWriter:
 
     # -- buffering ---------------------------------------------------------------------------
 
-    def add(self, records: Iterable[Record]) -> list[Rejected]:
+    def add(self, records: Sequence[Record]) -> list[Rejected]:
         """Buffer the records after the expected offset; returns those that cannot land."""
         if self.expected is None:  # not recovered: the consumer seeks once it is
             return []
-        entries, rejected = [], []
+        if not records:
+            return []
+        first, last = records[0].offset, records[-1].offset
+        if first == self.expected and last - first + 1 == len(records):
+            taken = records  # the usual poll: the next offsets, none missing, none twice
+            self.expected = last + 1
+        else:
+            taken = self._new_records(records)
+        if not taken:
+            return []
+        values = [record.value for record in taken]
+        decoded = decode_batch(values)
+        rejected = [
+            Rejected(taken[i].offset, taken[i].key, taken[i].value, reason, detail)
+            for i, reason, detail in decoded.rejected
+        ]
+        if decoded.rows:
+            offsets: Sequence[int]
+            if len(decoded.rows) == len(taken):  # every record is a row
+                offsets = [record.offset for record in taken]
+                size = sum(map(len, values))  # type: ignore[arg-type]
+            else:
+                offsets = [taken[i].offset for i in decoded.rows]
+                size = sum(len(values[i]) for i in decoded.rows)  # type: ignore[arg-type]
+            self.buffer.add(decoded.batch, offsets, size)
+            self.checkpoint("added")
+        return rejected
+
+    def _new_records(self, records: Sequence[Record]) -> list[Record]:
+        """The records not buffered yet (redeliveries are skipped), in order."""
+        taken = []
         for record in records:
-            if record.offset < self.expected:
+            if record.offset < self.expected:  # type: ignore[operator]
                 self.skipped += 1
                 continue
-            if record.offset > self.expected:  # compacted, or expired before it landed
-                log.warning(
+            if record.offset > self.expected:  # type: ignore[operator]
+                log.warning(  # compacted, or expired before it landed
                     "%s+%d: offsets %d to %d are not in Kafka",
                     self.topic,
                     self.partition,
@@ -174,18 +206,8 @@ class PartitionWriter:
                     record.offset - 1,
                 )
             self.expected = record.offset + 1
-            try:
-                row = decode(record.value)
-            except Undecodable as exc:
-                why = Rejected(record.offset, record.key, record.value, exc.reason, exc.detail)
-                rejected.append(why)
-                continue
-            entries.append(Entry(record.offset, row, record.value or b"", record.key))
-        for entry, why in self.buffer.add(entries):
-            rejected.append(Rejected(entry.offset, entry.key, entry.value, Reason.UNMAPPABLE, why))
-        if entries:
-            self.checkpoint("added")
-        return rejected
+            taken.append(record)
+        return taken
 
     def rotation_due(self, now: float) -> str | None:
         """Why the buffers should be published now ("rows", "bytes", "age"), or None."""
@@ -234,6 +256,15 @@ class PartitionWriter:
         self.state = State.FROZEN
         return self.pending
 
+    def encode(self) -> None:
+        """Encode the pending files to Parquet ahead of `publish()`: CPU only, no storage, so
+        it may run while `add()` fills the fresh buffers."""
+        if self.pending is None:
+            raise RuntimeError("nothing to encode")
+        for file in self.pending.files:
+            if file.data is None and not file.written:
+                file.data = encode_parquet(file.table, self.parquet)
+
     def publish(self) -> Publish:
         """Run the pending publish from its current step to the end; returns it when done."""
         pending = self.pending
@@ -262,9 +293,11 @@ class PartitionWriter:
         for file in pending.files:
             if file.written:
                 continue
-            data = encode_parquet(file.table, self.parquet)
+            data = file.data if file.data is not None else encode_parquet(file.table, self.parquet)
+            file.data = data  # kept should the write fail: a retry writes the same bytes
             self.storage.write(file.temp, data)
             file.written = True
+            file.data = None
             pending.file_sizes.append(len(data))
 
     def _rename_files(self, pending: Publish) -> None:

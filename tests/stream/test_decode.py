@@ -1,0 +1,79 @@
+"""A poll's record values -> one Arrow batch of rows, and the reasons for the others."""
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas import arrow_schema, to_table
+from stream import samples
+from stream.buffer import PartitionBuffer
+from stream.decode import CHUNK, Reason, decode_batch
+
+
+def _values(n: int) -> list[bytes | None]:
+    return [orjson.dumps(samples.event(i)) for i in range(n)]
+
+
+def test_rows_are_the_reference_rows_across_chunks():
+    values = _values(2 * CHUNK + 37)
+    decoded = decode_batch(values)
+    assert decoded.rejected == [] and decoded.rows == list(range(len(values)))
+    expected = to_table([orjson.loads(v) for v in values])
+    assert pa.Table.from_batches([decoded.batch], arrow_schema()).equals(expected)
+
+
+def test_refused_values_anywhere_in_a_poll_keep_the_others_in_order():
+    values = _values(3 * CHUNK)
+    no_device = samples.event(0)
+    del no_device["device_id"]
+    bad = {
+        0: b"not json",
+        CHUNK - 1: None,
+        CHUNK: b"[1]",
+        CHUNK + 1: orjson.dumps(no_device),
+        2 * CHUNK + 5: orjson.dumps({**samples.event(1), "event_time": "yesterday"}),
+        3 * CHUNK - 1: b"",
+    }
+    for i, value in bad.items():
+        values[i] = value
+    decoded = decode_batch(values)
+    assert [(i, reason) for i, reason, _ in decoded.rejected] == [
+        (0, Reason.NOT_JSON),
+        (CHUNK - 1, Reason.EMPTY),
+        (CHUNK, Reason.NOT_OBJECT),
+        (CHUNK + 1, Reason.MISSING_FIELD),
+        (2 * CHUNK + 5, Reason.MISSING_FIELD),
+        (3 * CHUNK - 1, Reason.EMPTY),
+    ]
+    assert decoded.rejected[3][2] == "missing or invalid: device_id"
+    assert decoded.rejected[4][2] == "missing or invalid: event_time"
+    kept = [i for i in range(len(values)) if i not in bad]
+    assert decoded.rows == kept
+    ids = [orjson.loads(values[i])["event_id"] for i in kept]
+    assert decoded.batch.column("event_id").to_pylist() == ids
+
+
+def test_only_refused_values_make_an_empty_batch():
+    decoded = decode_batch([b"x", None])
+    assert decoded.batch.num_rows == 0 and decoded.batch.schema == arrow_schema()
+    assert decoded.rows == []
+
+
+def test_the_buffer_splits_a_batch_by_hour_with_each_hours_offsets():
+    values = _values(300)  # three hours, interleaved
+    decoded = decode_batch(values)
+    buffer = PartitionBuffer(arrow_schema())
+    offsets = [1000 + i for i in decoded.rows]
+    buffer.add(decoded.batch, offsets, size=123)
+    assert (buffer.rows, buffer.bytes) == (300, 123)
+    assert sorted((b.dt, b.hr) for b in buffer.buckets) == [
+        ("2026-11-10", "15"),
+        ("2026-11-10", "16"),
+        ("2026-11-10", "17"),
+    ]
+    for bucket, rows in buffer.buckets.items():
+        table = rows.table(arrow_schema())
+        hours = pc.hour(table.column("event_time")).to_pylist()
+        assert set(hours) == {int(bucket.hr)}
+        mine = [1000 + i for i in range(300) if samples.bucket_of(samples.event(i))[1] == bucket.hr]
+        assert (rows.first, rows.last, rows.rows) == (mine[0], mine[-1], len(mine))
