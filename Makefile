@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run test lint bench stack-up stack-down stack-status
+.PHONY: setup run serve test lint bench stack-up stack-down stack-status
 
 ## setup: the venv with Surge and its dev tools, and the stack's jars (downloaded once)
 setup: $(INSTALLED)
@@ -20,10 +20,15 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
-## run: start the local stack (if not up) and run the pipeline smoke against it
+## run: the pipeline end to end once on the local stack (left running): see README
 run: setup
 	$(PY) -m infra up
 	$(PY) -m infra.smoke
+	$(PY) -m infra.pipeline
+
+## serve: the collector (port 8080, write key `dev`) and the lander, until Ctrl-C
+serve: setup
+	$(PY) -m infra.pipeline --serve
 
 ## test: the whole suite against a real stack (reused if up, else started and stopped)
 test: setup
