@@ -1,12 +1,21 @@
 # Surge. On a fresh clone `make run` and `make test` each set up everything they need.
-# Variables: PYTHON (an interpreter, 3.11+, to build the venv from), DATE (for `make report`).
+# Variables: PYTHON (an interpreter, 3.11+, to build the venv from); for `make report` and
+# `make compact`: DATE (YYYY-MM-DD), BUSINESS_TZ (default Asia/Shanghai), HDFS (default the local
+# stack's hdfs://127.0.0.1:8020).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup run serve test lint bench stack-up stack-down stack-status
+BUSINESS_TZ ?= Asia/Shanghai
+HDFS ?= hdfs://127.0.0.1:8020
+# Simple auth: HDFS takes the user from HADOOP_USER_NAME (some CI shells have no USER).
+SPARK_SUBMIT := HADOOP_USER_NAME=$${HADOOP_USER_NAME:-$$(id -un)} PYSPARK_PYTHON=$(PY) \
+	$(VENV)/bin/spark-submit --master 'local[2]' --driver-memory 2g
+
+.PHONY: setup run serve test lint bench bench-validate bench-collector bench-lander \
+	bench-reports report compact stack-up stack-down stack-status
 
 ## setup: the venv with Surge and its dev tools, and the stack's jars (downloaded once)
 setup: $(INSTALLED)
@@ -34,9 +43,31 @@ serve: setup
 test: setup
 	$(PY) -m pytest
 
-## bench: the benchmarks (speed goals are measured here, never in tests)
-bench: setup
+## report: every report of the business day DATE, with spark-submit, on the local stack
+report: setup
+	@test -n "$(DATE)" || { echo "usage: make report DATE=YYYY-MM-DD [BUSINESS_TZ=...]" >&2; exit 2; }
+	$(SPARK_SUBMIT) batch/reports.py --date $(DATE) --tz $(BUSINESS_TZ) \
+		--events $(HDFS)/surge/events --reports $(HDFS)/surge/reports
+
+## compact: merge the small files of the closed hour folders of the UTC date DATE
+compact: setup
+	@test -n "$(DATE)" || { echo "usage: make compact DATE=YYYY-MM-DD" >&2; exit 2; }
+	$(SPARK_SUBMIT) batch/compact.py --date $(DATE) --events $(HDFS)/surge/events
+
+## bench: every benchmark at the sizes of the issues (speed goals are measured here, not in tests)
+bench: bench-validate bench-collector bench-lander bench-reports
+
+bench-validate: setup
 	$(PY) bench/bench_validate.py
+
+bench-collector: stack-up
+	$(PY) bench/bench_collector.py
+
+bench-lander: stack-up
+	$(PY) bench/bench_lander.py
+
+bench-reports: setup
+	$(PY) bench/bench_reports.py
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .
