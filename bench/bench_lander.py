@@ -393,9 +393,9 @@ def report(lander: Lander, events: int, cpu_s: float) -> None:
     print(f"load average after: {_load()}; process CPU {cpu_s:.1f} s")
     if hasattr(p, "add_seconds"):  # where the loop's time went (the lander of this tree)
         print(
-            f"in writer.add (decode + buffer) {p.add_seconds:.1f} s, in publishes (storage, "
-            f"the loop waiting) {p.publish_seconds:.1f} s, of {seconds:.1f} s; Parquet "
-            f"encoding in the background {p.encode_seconds:.1f} s (summed over threads)"
+            f"in writer.add (decode + buffer) {p.add_seconds:.1f} s, finishing publishes (log, "
+            f"renames; the loop waits) {p.publish_seconds:.1f} s, of {seconds:.1f} s; "
+            f"preparing them in the background (Parquet, temp files) {p.prepare_seconds:.1f} s"
         )
     samples_of = lander.metrics.registry.get_sample_value
     publishes = samples_of("surge_lander_publish_seconds_count") or 0
@@ -407,6 +407,11 @@ def report(lander: Lander, events: int, cpu_s: float) -> None:
             f"files: {len(sizes)}, {sum(sizes) / mib:.1f} MiB in all; size min "
             f"{sizes[0] / mib:.2f} MiB, median {statistics.median(sizes) / mib:.2f} MiB, max "
             f"{sizes[-1] / mib:.2f} MiB; {sum(sizes) / max(1, p.rows_published):.1f} bytes/event"
+        )
+        big = [size for size in sizes if size >= mib]
+        print(
+            f"files of 1 MiB or more: {len(big)}, {sum(big) / max(1, sum(sizes)):.0%} of the "
+            f"bytes (the small ones hold the hours of late events)"
         )
 
 

@@ -3,10 +3,14 @@
 One loop does everything in order (poll, recover, buffer, publish, commit), so a writer is
 only ever touched by one step at a time. Blocking work (Arrow, Parquet, HDFS) runs in threads
 while the event loop keeps aiokafka's heartbeats going, under `_busy`, which the rebalance
-listener also takes: a partition is never dropped in the middle of a step. One exception:
-a rotation's Parquet encoding (CPU only, no storage, GIL released) runs in the background
-while the loop goes on decoding the next records into fresh buffers; the loop publishes
-(temp files, log, renames) once it is done. Every storage step stays inside the loop.
+listener also takes: a partition is never dropped in the middle of a step.
+
+A rotation is published in two phases. Preparing it (Parquet encoding and the temp files:
+the CPU and the bytes, GIL released, and nothing anyone reads) runs in the background while
+the loop goes on decoding into fresh buffers. Finishing it (the log, the renames) runs in
+the loop, and never while a preparation runs: new preparations wait while a finish is due.
+So a crash, wherever it comes, leaves a logged publish only where the one-step-at-a-time
+loop could (between a log and its renames of the same round of publishes).
 
 - Assigned: a fresh writer, its partition paused until `recover()` found the next offset on
   storage; then seek there and resume. Kafka's committed offset is never trusted.
@@ -44,6 +48,8 @@ from stream.storage import Storage, StorageError, open_storage
 from stream.wal import LostFileError
 
 log = logging.getLogger(__name__)
+# A publish past its temp files: finished in the loop (partition_writer.State).
+_FINISHING = (State.TEMP_WRITTEN, State.WAL_WRITTEN, State.RENAMED)
 POLL_TIMEOUT_MS = 500  # the loop's tick: age rotations and retries are checked this often
 COMMIT_TIMEOUT_S = 10.0
 
@@ -83,8 +89,8 @@ class Progress:
     bytes_published: int = 0
     file_sizes: list[int] = field(default_factory=list)
     add_seconds: float = 0.0  # in writer.add: decoding and buffering
-    encode_seconds: float = 0.0  # in writer.encode, in the background: summed, they overlap
-    publish_seconds: float = 0.0  # in writer.publish: storage, while the loop waits
+    prepare_seconds: float = 0.0  # preparing rotations in the background: summed, they overlap
+    publish_seconds: float = 0.0  # finishing them (log, renames) while the loop waits
 
 
 class Lander:
@@ -109,7 +115,7 @@ class Lander:
         )
         self._checkpoint = crash_at(settings.crash_at)
         self._busy = asyncio.Lock()
-        self._encoding: dict[TopicPartition, asyncio.Task] = {}  # rotations being encoded
+        self._preparing: dict[TopicPartition, asyncio.Task] = {}  # in the background
         self._stopping = asyncio.Event()
         self._to_commit: dict[TopicPartition, int] = {}
         self._commit_task: asyncio.Task | None = None
@@ -148,7 +154,7 @@ class Lander:
                 await self._step()
             await self._shutdown()
         finally:
-            await asyncio.gather(*self._encoding.values(), return_exceptions=True)
+            await asyncio.gather(*self._preparing.values(), return_exceptions=True)
             await self._close_clients()
 
     async def _start_clients(self) -> None:
@@ -272,46 +278,71 @@ class Lander:
     # -- publishing --------------------------------------------------------------------------
 
     async def _publish_due(self, force: str | None, wait: bool = False) -> None:
-        """Freeze the rotations that are due (all, with `force`) and encode them in the
-        background; publish, in parallel, those encoded and those to retry. With `wait`,
-        wait for the encodings so that every frozen rotation is published."""
+        """Finish the prepared rotations (and retry failed finishes) when no preparation runs;
+        then, unless a finish is waiting for them to end, freeze the rotations that are due
+        (all, with `force`) and prepare them in the background, with failed preparations.
+        With `wait`, wait for the preparations and finish them too."""
+        await self._finish_ready(wait)
+        if self._finish_waiting():
+            return  # the preparations in flight end first, then these finish
         now = time.monotonic()
         for tp, writer in self.writers.items():
-            if tp in self._encoding or writer.state is not State.WRITING:
+            if tp in self._preparing:
                 continue
-            reason = force or writer.rotation_due(now)
-            if reason is None or writer.expected == writer.next_offset:
-                continue  # not due, or nothing read since the last publish
-            if writer.freeze(reason) is None:  # only refused records: covered, no file
-                self._covered(tp, writer.next_offset)
+            if writer.state is State.WRITING:
+                reason = force or writer.rotation_due(now)
+                if reason is None or writer.expected == writer.next_offset:
+                    continue  # not due, or nothing read since the last publish
+                if writer.freeze(reason) is None:  # only refused records: covered, no file
+                    self._covered(tp, writer.next_offset)
+                    continue
+            elif writer.state is not State.FROZEN or not self.backoffs[tp].due(now):
                 continue
-            self._encoding[tp] = asyncio.create_task(self._encode(writer))
+            self._preparing[tp] = asyncio.create_task(self._prepare(tp, writer))
         if wait:
-            await self._wait_encoding(set(self._encoding))
-        for tp, task in list(self._encoding.items()):
+            await self._finish_ready(wait)
+
+    async def _finish_ready(self, wait: bool) -> None:
+        if wait:
+            await self._wait_preparing(set(self._preparing))
+        for tp, task in list(self._preparing.items()):
             if task.done():
-                del self._encoding[tp]
-                task.result()  # a bug in encoding stops the loop, as one in publishing does
+                del self._preparing[tp]
+                task.result()  # a bug in preparing stops the loop, as one in publishing does
+        if self._preparing:
+            return
+        now = time.monotonic()
         ready = [
             (tp, writer)
             for tp, writer in self.writers.items()
-            if writer.pending is not None
-            and tp not in self._encoding
-            and self.backoffs[tp].due(now)
+            if writer.state in _FINISHING and self.backoffs[tp].due(now)
         ]
         if ready:
-            started = time.monotonic()
             await asyncio.gather(*(self._publish(tp, w) for tp, w in ready))
-            self.progress.publish_seconds += time.monotonic() - started
+            self.progress.publish_seconds += time.monotonic() - now
 
-    async def _encode(self, writer: PartitionWriter) -> None:
+    def _finish_waiting(self) -> bool:
+        now = time.monotonic()
+        return any(
+            writer.state in _FINISHING and self.backoffs[tp].due(now)
+            for tp, writer in self.writers.items()
+        )
+
+    async def _prepare(self, tp: TopicPartition, writer: PartitionWriter) -> None:
         started = time.monotonic()
-        await asyncio.to_thread(writer.encode)
-        self.progress.encode_seconds += time.monotonic() - started
+        try:
+            await asyncio.to_thread(writer.prepare)
+        except StorageError as exc:
+            self.metrics.publish_failures.inc()
+            wait = self.backoffs[tp].failed(time.monotonic())
+            self.consumer.pause(tp)  # buffer no more until storage answers
+            log.warning("writing the files of %s failed (%s); retrying in %.1f s", tp, exc, wait)
+        finally:
+            self.progress.prepare_seconds += time.monotonic() - started
 
-    async def _wait_encoding(self, tps: set[TopicPartition]) -> None:
-        tasks = [task for tp, task in self._encoding.items() if tp in tps]
-        await asyncio.gather(*tasks, return_exceptions=True)  # what they raise: _publish_due
+    async def _wait_preparing(self, tps: set[TopicPartition]) -> None:
+        tasks = [task for tp, task in self._preparing.items() if tp in tps]
+        await asyncio.gather(*tasks, return_exceptions=True)  # what they raise: _finish_ready
 
     async def _publish(self, tp: TopicPartition, writer: PartitionWriter) -> None:
         try:
@@ -417,9 +448,9 @@ class Lander:
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
         async with self._busy:  # waits for a step in progress on these writers
-            await self._wait_encoding(revoked)
+            await self._wait_preparing(revoked)
             for tp in revoked:
-                self._encoding.pop(tp, None)
+                self._preparing.pop(tp, None)
                 self.writers.pop(tp, None)
                 self.backoffs.pop(tp, None)
                 self.next_offsets.pop(tp, None)

@@ -14,8 +14,8 @@
   as it was after the last completed step, so calling `publish()` again resumes there.
 
 Every method is blocking (Arrow, Parquet, HDFS): the consumer runs them off the event loop,
-one at a time per writer, except `encode()` (the pending publish's Parquet bytes, ahead of
-`publish()`), which may run while `add()` fills the fresh buffers: they share no state.
+one at a time per writer, except `prepare()` (the publish's first step: its temp files),
+which may run while `add()` fills the fresh buffers: they share no state.
 """
 
 from __future__ import annotations
@@ -87,7 +87,6 @@ class PendingFile:
     temp: str
     final: str
     table: pa.Table
-    data: bytes | None = None  # the Parquet file, once encoded (until written)
     written: bool = False
     renamed: bool = False
 
@@ -256,24 +255,24 @@ class PartitionWriter:
         self.state = State.FROZEN
         return self.pending
 
-    def encode(self) -> None:
-        """Encode the pending files to Parquet ahead of `publish()`: CPU only, no storage, so
-        it may run while `add()` fills the fresh buffers."""
-        if self.pending is None:
-            raise RuntimeError("nothing to encode")
-        for file in self.pending.files:
-            if file.data is None and not file.written:
-                file.data = encode_parquet(file.table, self.parquet)
+    def prepare(self) -> None:
+        """The first step of the pending publish alone: encode and write its temp files. Nobody
+        reads those (a crash leaves them to the next recovery), so it may run while `add()`
+        fills the fresh buffers; `publish()` goes on from there."""
+        pending = self.pending
+        if pending is None:
+            raise RuntimeError("nothing to prepare")
+        if self.state is State.FROZEN:
+            self._write_temp_files(pending)
+            self.state = State.TEMP_WRITTEN
+            self.checkpoint("temp_written")
 
     def publish(self) -> Publish:
         """Run the pending publish from its current step to the end; returns it when done."""
         pending = self.pending
         if pending is None:
             raise RuntimeError("nothing to publish")
-        if self.state is State.FROZEN:
-            self._write_temp_files(pending)
-            self.state = State.TEMP_WRITTEN
-            self.checkpoint("temp_written")
+        self.prepare()
         if self.state is State.TEMP_WRITTEN:
             self.wal.log_publish(pending.last_offset, [f.rename for f in pending.files])
             self.state = State.WAL_WRITTEN
@@ -293,11 +292,9 @@ class PartitionWriter:
         for file in pending.files:
             if file.written:
                 continue
-            data = file.data if file.data is not None else encode_parquet(file.table, self.parquet)
-            file.data = data  # kept should the write fail: a retry writes the same bytes
+            data = encode_parquet(file.table, self.parquet)
             self.storage.write(file.temp, data)
             file.written = True
-            file.data = None
             pending.file_sizes.append(len(data))
 
     def _rename_files(self, pending: Publish) -> None:

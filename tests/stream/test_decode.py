@@ -1,13 +1,26 @@
-"""A poll's record values -> one Arrow batch of rows, and the reasons for the others."""
+"""A poll's record values -> one Arrow batch of rows (and the reasons for the others), split by
+hour in the buffer; a publish prepared (temp files) apart from its finish."""
+
+from dataclasses import dataclass
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas import arrow_schema, to_table
-from stream import samples
+from stream import filenames, samples
 from stream.buffer import PartitionBuffer
 from stream.decode import CHUNK, Reason, decode_batch
+from stream.landed import landed_files
+from stream.partition_writer import PartitionWriter, State
+from stream.storage import MemoryStorage
+
+
+@dataclass
+class Rec:
+    offset: int
+    value: bytes
+    key: bytes | None = None
 
 
 def _values(n: int) -> list[bytes | None]:
@@ -77,3 +90,20 @@ def test_the_buffer_splits_a_batch_by_hour_with_each_hours_offsets():
         assert set(hours) == {int(bucket.hr)}
         mine = [1000 + i for i in range(300) if samples.bucket_of(samples.event(i))[1] == bucket.hr]
         assert (rows.first, rows.last, rows.rows) == (mine[0], mine[-1], len(mine))
+
+
+def test_prepare_writes_only_temp_files_and_publish_goes_on_from_there():
+    storage = MemoryStorage()
+    writer = PartitionWriter(storage, "/surge/events", "t", 0)
+    writer.recover(lambda: {})
+    writer.add([Rec(i, v) for i, v in enumerate(_values(120))])
+    writer.freeze("rows")
+    writer.prepare()
+    assert writer.state is State.TEMP_WRITTEN
+    assert len(storage.list(filenames.tmp_dir("/surge/events", "t", 0))) == 3  # three hours
+    assert landed_files(storage, "/surge/events", "t") == []  # nothing visible yet
+    writer.add([Rec(i, v) for i, v in enumerate(_values(10), start=120)])  # meanwhile
+    writer.publish()
+    assert writer.state is State.WRITING and writer.next_offset == 120
+    assert len(landed_files(storage, "/surge/events", "t")) == 3
+    assert writer.buffer.rows == 10
