@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from event_mix import EVENT_MIX  # bench/ is sys.path[0] when run as a script
 
 from infra.endpoints import Endpoints
 from infra.provider import provide_stack
@@ -45,17 +46,6 @@ from stream.settings import LanderSettings
 # -- events as the collector writes them ---------------------------------------------------------
 
 BASE_MS = 1_794_326_400_000  # 2026-11-10T16:00:00Z: midnight in Shanghai, Double 11 starts
-WEIGHTS = {  # as bench/bench_validate.py: mostly views, few orders
-    "page_view": 50,
-    "product_view": 25,
-    "search": 6,
-    "add_to_cart": 7,
-    "remove_from_cart": 1.5,
-    "begin_checkout": 3,
-    "order_placed": 2.5,
-    "payment_succeeded": 2,
-    "refund": 0.5,
-}
 CATEGORIES = (
     *("lipstick", "serum", "foundation", "mascara", "cleanser", "toner", "sunscreen"),
     *("eyeshadow", "perfume", "mask", "moisturizer", "blush"),
@@ -88,8 +78,8 @@ class EventMaker:
     def __init__(self, count: int, hours: float = 2.0, seed: int = 7):
         self.rnd = random.Random(seed)
         self.count, self.span_ms = count, int(hours * 3_600_000)
-        self.types = list(WEIGHTS)
-        self.weights = list(WEIGHTS.values())
+        self.types = list(EVENT_MIX)
+        self.weights = list(EVENT_MIX.values())
         rnd = self.rnd
         self.products = [
             (f"{c[:3].upper()}-{n:04d}-{rnd.choice(['RED', 'NUDE', '30ML', '50ML', 'XL'])}", c)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from event_mix import EVENT_MIX  # bench/ is sys.path[0] when run as a script
 
 # Run as a script from anywhere: the repository root holds the `schemas` package.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,25 +33,14 @@ from schemas.timestamps import is_rfc3339
 from schemas.validator import EventValidator
 
 GOAL = 200_000
-WEIGHTS = {
-    "page_view": 50,
-    "product_view": 25,
-    "search": 6,
-    "add_to_cart": 7,
-    "remove_from_cart": 1.5,
-    "begin_checkout": 3,
-    "order_placed": 2.5,
-    "payment_succeeded": 2,
-    "refund": 0.5,
-}
 INVALID_SHARE = 0.02
 Event = dict[str, Any]
 
 
 def make_events(count: int, seed: int = 11) -> list[Event]:
     rnd = random.Random(seed)
-    examples = {t: _example(t) for t in WEIGHTS}
-    types = rnd.choices(list(WEIGHTS), weights=list(WEIGHTS.values()), k=count)
+    examples = {t: _example(t) for t in EVENT_MIX}
+    types = rnd.choices(list(EVENT_MIX), weights=list(EVENT_MIX.values()), k=count)
     events = [_vary(copy.deepcopy(examples[t]), rnd) for t in types]
     for event in events:
         if rnd.random() < INVALID_SHARE:

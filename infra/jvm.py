@@ -15,6 +15,7 @@ import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import psutil
 
@@ -82,32 +83,31 @@ class JvmProcesses:
     def start(self, spec: JvmSpec) -> subprocess.Popen:
         """Start ``spec`` detached from this process (it outlives ``make stack-up``)."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path(spec.name).open("ab") as log:
-            proc = subprocess.Popen(
-                self.command(spec),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.stack_dir,
-                start_new_session=True,
-            )
+        with self._log(spec) as log:
+            proc = subprocess.Popen(**self._launch(spec, log), start_new_session=True)
         (self.run_dir / f"{spec.name}.pid").write_text(str(proc.pid))
         return proc
 
     def run(self, spec: JvmSpec) -> None:
         """Run a short JVM tool (formatting) to completion, failing with its log tail."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        with self.log_path(spec.name).open("ab") as log:
-            code = subprocess.run(
-                self.command(spec),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                cwd=self.stack_dir,
-            ).returncode
+        with self._log(spec) as log:
+            code = subprocess.run(**self._launch(spec, log)).returncode
         if code != 0:
             raise StackError(f"{spec.name} failed (exit {code}):\n{self.log_tail(spec.name)}")
+
+    def _log(self, spec: JvmSpec) -> BinaryIO:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_path(spec.name).open("ab")
+
+    def _launch(self, spec: JvmSpec, log: BinaryIO) -> dict:
+        """What every JVM of the stack is started with: its log as output, no input."""
+        return dict(
+            args=self.command(spec),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=self.stack_dir,
+        )
 
     @functools.cached_property
     def java(self) -> str:
