@@ -12,6 +12,10 @@ different files). The copy received first wins; copies received in the same micr
 ordered by their whole row (READ_COLUMNS), so the choice never depends on file layout or task
 order and a rerun -- or a run after compaction -- keeps the very same rows.
 
+Caching: the day's events are cached hash-partitioned by ``device_id``. Every report groups by
+the device somewhere (sessions, funnel steps, unique devices, products per device), and on
+this partitioning those aggregations need no shuffle of their own.
+
 A retry near midnight can give its copies event times on both sides of it (the collector
 derives event_time from received_at). Deduplicating over the day plus ``margin`` hours on each
 side, then keeping the day's events, counts such an event once, on the day of its first copy.
@@ -67,7 +71,7 @@ def read_day(spark: SparkSession, root: str, day: BusinessDay, margin: int = 1) 
     fs = HadoopFs(spark, root)
     files = hours_files(fs, fs.qualify(root), day.hours(margin))
     paths = [f.path for f in files]
-    events = day_events(read_events(spark, paths), day).cache()
+    events = day_events(read_events(spark, paths), day).repartition("device_id").cache()
     return DayEvents(events, read_rows(spark, paths), len(files))
 
 

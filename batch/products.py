@@ -41,20 +41,19 @@ def top_products(events: DataFrame, money: DataFrame) -> DataFrame:
         F.col("quantity").cast("long").alias("units_sold"),
         F.col("amount").alias("revenue"),
     )
-    by_device = (
-        browsing.unionByName(sold)
-        .groupBy("sku", "device_id")
-        .agg(
-            F.min("category").alias("category"),
-            F.sum("views").alias("views"),
-            F.sum("add_to_carts").alias("add_to_carts"),
-            F.sum("units_sold").alias("units_sold"),
-            F.sum("revenue").alias("revenue"),
-        )
+    rows = browsing.unionByName(sold)
+    # Only numbers are summed per (sku, device): a hash aggregation. A SKU's category (a
+    # string: min() of it would sort every row) comes from its few (sku, category) pairs.
+    by_device = rows.groupBy("sku", "device_id").agg(
+        F.sum("views").alias("views"),
+        F.sum("add_to_carts").alias("add_to_carts"),
+        F.sum("units_sold").alias("units_sold"),
+        F.sum("revenue").alias("revenue"),
     )
+    pairs = rows.select("sku", "category").distinct()
+    categories = pairs.groupBy("sku").agg(F.min("category").alias("category"))
     viewed, bought = F.col("views") > 0, F.col("units_sold") > 0
     per_sku = by_device.groupBy("sku").agg(
-        F.min("category").alias("category"),
         F.sum("views").alias("views"),
         F.count_if(viewed).alias("viewers"),
         F.sum("add_to_carts").alias("add_to_carts"),
@@ -62,6 +61,7 @@ def top_products(events: DataFrame, money: DataFrame) -> DataFrame:
         F.sum("revenue").cast("decimal(28,4)").alias("revenue"),
         F.count_if(viewed & bought).alias("viewers_who_bought"),
     )
+    per_sku = per_sku.join(categories, "sku")
     best = Window.orderBy(F.col("revenue").desc(), F.col("units_sold").desc(), F.col("sku"))
     return per_sku.select(
         F.row_number().over(best).alias("rank"),

@@ -21,11 +21,15 @@ DIMS = ["platform", "campaign_source"]
 PAGE_VIEW = "page_view"
 
 
+SESSION = ["device_id", "session_id", "session_start"]  # what identifies a session
+
+
 def session_keys(events: DataFrame) -> DataFrame:
-    """events + ``session_key``: device, then "s" + session_id or "t" + first event µs."""
-    sep = F.lit("\u0001")  # never in a device or session id that anyone types
+    """events + ``session_start``: null with a client session_id (the session is the device's
+    session_id), else the µs of the first event of the inferred session. Kept as columns, not
+    concatenated into one key string: grouping on them is cheaper."""
     with_id = events.filter(F.col("session_id").isNotNull()).withColumn(
-        "session_key", F.concat(F.col("device_id"), sep, F.lit("s"), sep, F.col("session_id"))
+        "session_start", F.lit(None).cast("long")
     )
     without = events.filter(F.col("session_id").isNull())
     by_device = Window.partitionBy("device_id").orderBy("event_time", "event_id")
@@ -38,18 +42,18 @@ def session_keys(events: DataFrame) -> DataFrame:
     )
     inferred = (
         without.withColumn("_starts", starts_session)
-        .withColumn("session_key", F.concat(F.col("device_id"), sep, F.lit("t"), sep, start))
+        .withColumn("session_start", start)
         .drop("_starts")
     )
     return with_id.unionByName(inferred)
 
 
 def sessions(events: DataFrame) -> DataFrame:
-    """One row per session: key, device, first platform/campaign/user, page views, events."""
+    """One row per session: SESSION, first platform/campaign/user, page views, events."""
     is_page_view = F.col("type") == PAGE_VIEW
     return (
         session_keys(events)
-        .groupBy("session_key", "device_id")
+        .groupBy(*SESSION)
         .agg(
             first_by_time(dim("platform")).alias("platform"),
             first_by_time(dim("campaign_source")).alias("campaign_source"),
@@ -65,14 +69,25 @@ def sessions(events: DataFrame) -> DataFrame:
 def traffic_daily(events: DataFrame) -> DataFrame:
     """By platform and campaign source, with totals: page views, devices, users, sessions..."""
     bounce = (F.col("events") == 1) & (F.col("page_views") == 1)
+    # Sessions summed per device and user first: the totals' distinct counts then expand
+    # ~one row per device instead of one per session.
+    per_device = (
+        sessions(events)
+        .groupBy(*DIMS, "device_id", "user_id")
+        .agg(
+            F.sum("page_views").alias("page_views"),
+            F.count(F.lit(1)).alias("sessions"),
+            F.count_if(bounce).alias("bounces"),
+        )
+    )
     daily = with_totals(
-        sessions(events),
+        per_device,
         DIMS,
         F.sum("page_views").alias("page_views"),
         F.count_distinct("device_id").alias("unique_devices"),
         F.count_distinct("user_id").alias("unique_users"),
-        F.count(F.lit(1)).alias("sessions"),
-        F.count_if(bounce).alias("bounces"),
+        F.sum("sessions").alias("sessions"),
+        F.sum("bounces").alias("bounces"),
     )
     return daily.select(
         *DIMS,

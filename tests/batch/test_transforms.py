@@ -129,7 +129,7 @@ def test_sessions_without_an_id_end_after_30_minutes_of_inactivity(spark):
     events.append(ev("s", "page_view", "2026-11-11T00:10:00Z", session_id="abc"))
     events.append(ev("o", "page_view", "2026-11-11T00:10:00Z", device="d2", session_id="abc"))
     keyed = session_keys(frame(spark, events)).collect()
-    key = {r.event_id: r.session_key for r in keyed}
+    key = {r.event_id: (r.device_id, r.session_id, r.session_start) for r in keyed}
     assert key["e0"] == key["e1"] != key["e2"] == key["e3"]
     # a client session id is a device's: the same id on another device is another session
     assert len({key["s"], key["o"], key["e0"], key["e2"]}) == 4
