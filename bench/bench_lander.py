@@ -9,7 +9,7 @@
 Uses the running stack (infra/provider.py: SURGE_* variables, or the local addresses). Fills
 a fresh topic (not timed) with N enriched events as the collector writes them: a flash-sale
 mix of types, every id, url, price and time its own, RFC 3339 times with milliseconds,
-batches compressed as the collector's producer does (gzip by default). Then runs one Lander
+batches compressed with the collector's default codec (lz4). Then runs one Lander
 in this process with its default rotation; once every record is read it stops the lander as
 SIGTERM would, which publishes the rest. Reports events/s from the first record read to the
 last file published, with the file count and sizes, where the lander's time went, and the
@@ -38,10 +38,13 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from event_mix import EVENT_MIX  # bench/ is sys.path[0] when run as a script
 
+from collector.settings import CollectorSettings
 from infra.endpoints import Endpoints
 from infra.provider import provide_stack
 from stream.consumer import Lander
 from stream.settings import LanderSettings
+
+COLLECTOR_CODEC = CollectorSettings.model_fields["compression"].default
 
 # -- events as the collector writes them ---------------------------------------------------------
 
@@ -312,7 +315,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=5_000_000)
     parser.add_argument("--partitions", type=int, default=6)
     parser.add_argument("--hours", type=float, default=2.0, help="event time span of the topic")
-    parser.add_argument("--compression", default="gzip", help="producer codec (the collector's)")
+    parser.add_argument(
+        "--compression", default=COLLECTOR_CODEC, help="producer codec (the collector's default)"
+    )
     parser.add_argument("--topic", help="land this already filled topic (not deleted)")
     parser.add_argument("--fill-only", action="store_true", help="fill a topic and stop")
     parser.add_argument("--read-only", action="store_true", help="only read the topic")
