@@ -11,8 +11,12 @@ INSTALLED := $(VENV)/.installed
 BUSINESS_TZ ?= Asia/Shanghai
 HDFS ?= hdfs://127.0.0.1:8020
 # Simple auth: HDFS takes the user from HADOOP_USER_NAME (some CI shells have no USER).
+# JVM flags of the Spark jobs: batch/session.py JAVA_OPTIONS says why.
+SPARK_JAVA_OPTIONS := -XX:+UseParallelGC
 SPARK_SUBMIT := HADOOP_USER_NAME=$${HADOOP_USER_NAME:-$$(id -un)} PYSPARK_PYTHON=$(PY) \
-	$(VENV)/bin/spark-submit --master 'local[2]' --driver-memory 2g
+	$(VENV)/bin/spark-submit --master 'local[2]' --driver-memory 2g \
+	--driver-java-options '$(SPARK_JAVA_OPTIONS)' \
+	--conf 'spark.executor.extraJavaOptions=$(SPARK_JAVA_OPTIONS)' --conf spark.log.level=WARN
 
 .PHONY: setup run serve test lint bench bench-validate bench-collector bench-lander \
 	bench-reports report compact stack-up stack-down stack-status

@@ -8,13 +8,17 @@ Reading:
   folder is the hour it landed in.
 
 Deduplicating: a client retry lands the same ``event_id`` twice (different offsets, maybe
-different files). The copy received first wins; copies received in the same microsecond are
-ordered by their whole row (READ_COLUMNS), so the choice never depends on file layout or task
-order and a rerun -- or a run after compaction -- keeps the very same rows.
+different files), from the same device. The copy received first wins; copies received in the
+same microsecond are ordered by their whole row (READ_COLUMNS), so the choice never depends on
+file layout or task order and a rerun -- or a run after compaction -- keeps the very same rows.
+An event is identified by (device_id, event_id): a device's retry carries its device_id, and
+one device cannot make another's event disappear by reusing its id.
 
-Caching: the day's events are cached hash-partitioned by ``device_id``. Every report groups by
-the device somewhere (sessions, funnel steps, unique devices, products per device), and on
-this partitioning those aggregations need no shuffle of their own.
+Caching: the day's events are cached hash-partitioned by ``device_id`` and, within a
+partition, side by side per device (the dedup's sort leaves them so). Every report groups by
+the device somewhere (sessions, funnel steps, unique devices, products per device): on this
+partitioning those aggregations need no shuffle of their own, and they run faster on rows
+already grouped by device (traffic_daily: about 23 s -> 19 s for 10 million events).
 
 A retry near midnight can give its copies event times on both sides of it (the collector
 derives event_time from received_at). Deduplicating over the day plus ``margin`` hours on each
@@ -71,7 +75,7 @@ def read_day(spark: SparkSession, root: str, day: BusinessDay, margin: int = 1) 
     fs = HadoopFs(spark, root)
     files = hours_files(fs, fs.qualify(root), day.hours(margin))
     paths = [f.path for f in files]
-    events = day_events(read_events(spark, paths), day).repartition("device_id").cache()
+    events = day_events(read_events(spark, paths), day).cache()
     return DayEvents(events, read_rows(spark, paths), len(files))
 
 
@@ -113,14 +117,15 @@ def day_events(rows: DataFrame, day: BusinessDay) -> DataFrame:
 
 
 def deduplicate(rows: DataFrame) -> DataFrame:
-    """One row per event_id: the copy received first, ties broken by the whole row.
+    """One row per (device_id, event_id): the copy received first, ties broken by the whole row.
 
-    The window orders each event_id's copies by received_at, then by every other column in
-    READ_COLUMNS order -- a total order on the rows' content -- and keeps the first: one
-    shuffle and one sort (measured faster than min() over a struct of the row, whose
-    SortAggregate sorts every row on both sides of the shuffle).
+    A retry is its device sending the same event again, so its copies share the device_id
+    (the Kafka key too). The rows are hash-partitioned by device -- the partitioning every
+    report then uses -- and a window orders each event's copies by received_at, then by every
+    other column in READ_COLUMNS order (a total order on the rows' content) and keeps the
+    first: one shuffle and one sort, which also leaves each device's events side by side.
     """
-    rest = [c for c in READ_COLUMNS if c not in ("event_id", "received_at")]
-    copies = Window.partitionBy("event_id").orderBy("received_at", *rest)
-    ranked = rows.withColumn("_copy", F.row_number().over(copies))
+    rest = [c for c in READ_COLUMNS if c not in ("device_id", "event_id", "received_at")]
+    copies = Window.partitionBy("device_id", "event_id").orderBy("received_at", *rest)
+    ranked = rows.repartition("device_id").withColumn("_copy", F.row_number().over(copies))
     return ranked.filter(F.col("_copy") == 1).select(*READ_COLUMNS)

@@ -49,6 +49,13 @@ def test_dedup_keeps_the_first_received_copy_and_breaks_ties_by_content(spark):
         assert [(r.event_id, r.platform) for r in kept] == [("a", "ios"), ("b", None)]
 
 
+def test_dedup_is_per_device_so_one_device_cannot_erase_anothers_event(spark):
+    t = "2026-11-11T00:00:00Z"
+    rows = [ev("a", "page_view", t, device="d1"), ev("a", "page_view", t, device="d2")]
+    kept = deduplicate(frame(spark, rows)).orderBy("device_id").collect()
+    assert [(r.event_id, r.device_id) for r in kept] == [("a", "d1"), ("a", "d2")]
+
+
 def test_dedup_keeps_the_reader_columns_in_order(spark):
     kept = deduplicate(frame(spark, [ev("a", "page_view", "2026-11-11T00:00:00Z")]))
     assert tuple(kept.columns) == READ_COLUMNS
