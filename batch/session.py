@@ -38,6 +38,11 @@ SQL_CONF = {
     # it took 25 s for 10 million events where building it plain takes 14 s, and a day that
     # does not fit in memory spills to disk either way.
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
+    # Adaptive execution may coalesce the shuffle partitions inside a cached plan. Otherwise
+    # the cached day keeps spark.sql.shuffle.partitions partitions (200 by default), and a
+    # small day pays for 200 tasks in every scan of it. Coalesced hash partitions still count
+    # as partitioned by device, so the reports add no shuffle.
+    "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
     # The dedup's row_number() = 1 would get a group limit before its shuffle: a sort of every
     # row for nothing, event_ids being nearly all distinct (about 10% slower, measured).
     "spark.sql.optimizer.windowGroupLimitThreshold": "-1",
