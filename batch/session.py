@@ -4,8 +4,10 @@
   explicit day bounds, never with the session zone, but UTC keeps printed values honest.
 - Parquet timestamps written as TIMESTAMP_MICROS (Spark's default is the legacy INT96), the
   landed table's type, so pyarrow, DuckDB and compaction output agree with the lander.
-- Adaptive execution on (the default), so small reports do not run 200 shuffle tasks.
+- Adaptive execution on (the default), so small reports do not run 200 shuffle tasks, and
+  allowed to coalesce the partitions of the cached day too.
 - No window group limit (see SQL_CONF).
+- The throughput garbage collector (JAVA_OPTIONS), when this process starts the JVM.
 
 Under spark-submit the master and resources come from its flags; ``--master`` (settings)
 overrides them, and ``python -m batch.<job>`` without one runs on local[*].
@@ -19,14 +21,15 @@ from pyspark.sql import SparkSession
 
 from batch.settings import BatchSettings
 
-# The JVM's garbage collector for these jobs: the throughput collector. Spark's sort pages
-# and cached column buffers are large arrays; G1 (the JVM default) allocates them as
-# "humongous" objects and was 10-15 s slower over the ten-million-event benchmark (interleaved
-# runs: 124 and 127 s with G1, 111 and 106 s with this). A batch job wants throughput, not
-# short pauses. JVM flags only apply when a JVM starts: ``python -m batch.<job>`` starts its
-# own with them; under spark-submit they go on its command line, ``--driver-java-options``
-# (local mode: the executors live in the driver) and ``--conf spark.executor.extraJavaOptions=``
-# on a cluster, as the Makefile does.
+# The JVM's garbage collector for these jobs: the throughput collector. G1 (the JVM default)
+# was 10-15 s slower over the ten-million-event benchmark (interleaved runs: 124 and 127 s
+# with G1, 111 and 106 s with this); likely because Spark's sort pages and cached column
+# buffers are large arrays, which G1 allocates as "humongous" objects. A batch job wants
+# throughput, not short pauses.
+# JVM flags only apply when a JVM starts: ``python -m batch.<job>`` starts its own with them;
+# under spark-submit they go on its command line: ``--driver-java-options`` (local mode: the
+# executors live in the driver), and ``--conf spark.executor.extraJavaOptions=`` on a
+# cluster, as the Makefile does.
 JAVA_OPTIONS = "-XX:+UseParallelGC"
 
 SQL_CONF = {
