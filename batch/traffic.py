@@ -19,8 +19,6 @@ from batch.minutes import minute_grid, minute_of
 SESSION_GAP_S = 30 * 60
 DIMS = ["platform", "campaign_source"]
 PAGE_VIEW = "page_view"
-
-
 SESSION = ["device_id", "session_id", "session_start"]  # what identifies a session
 
 

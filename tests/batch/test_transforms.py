@@ -11,7 +11,7 @@ from batch.events import READ_COLUMNS, deduplicate
 from batch.hadoop import FsError, HadoopFs
 from batch.orders import allocate, money_lines
 from batch.output import swap
-from batch.traffic import session_keys
+from batch.traffic import SESSION, session_keys
 from schemas import to_table
 
 
@@ -136,7 +136,7 @@ def test_sessions_without_an_id_end_after_30_minutes_of_inactivity(spark):
     events.append(ev("s", "page_view", "2026-11-11T00:10:00Z", session_id="abc"))
     events.append(ev("o", "page_view", "2026-11-11T00:10:00Z", device="d2", session_id="abc"))
     keyed = session_keys(frame(spark, events)).collect()
-    key = {r.event_id: (r.device_id, r.session_id, r.session_start) for r in keyed}
+    key = {r.event_id: tuple(r[c] for c in SESSION) for r in keyed}
     assert key["e0"] == key["e1"] != key["e2"] == key["e3"]
     # a client session id is a device's: the same id on another device is another session
     assert len({key["s"], key["o"], key["e0"], key["e2"]}) == 4
