@@ -88,9 +88,12 @@ def run_reports(spark: SparkSession, settings: BatchSettings, names: list[str]) 
     inputs = Inputs(read.events, day)
     try:
         checks = quality(read.rows, read.events, day, read.files)
-        row = checks.first().asDict()
+        first = checks.first()
+        row = first.asDict()
         print(describe(row), flush=True)
-        publish(checks, settings.reports, QUALITY, day.date, ["date"])
+        # The row just computed, not `checks` again: that would read the files a second time.
+        written = spark.createDataFrame([first], checks.schema)
+        publish(written, settings.reports, QUALITY, day.date, ["date"])
         for name in names:
             started = time.monotonic()
             report = REPORTS[name]
