@@ -7,7 +7,8 @@
 - Adaptive execution on (the default), so small reports do not run 200 shuffle tasks, and
   allowed to coalesce the partitions of the cached day too.
 - No window group limit (see SQL_CONF).
-- The throughput garbage collector (JAVA_OPTIONS), when this process starts the JVM.
+- The JVM's flags (JAVA_OPTIONS: garbage collector, inlining), when this process
+  starts the JVM.
 
 Under spark-submit the master and resources come from its flags; ``--master`` (settings)
 overrides them, and ``python -m batch.<job>`` without one runs on local[*].
@@ -21,16 +22,19 @@ from pyspark.sql import SparkSession
 
 from batch.settings import BatchSettings
 
-# The JVM's garbage collector for these jobs: the throughput collector. G1 (the JVM default)
-# was 10-15 s slower over the ten-million-event benchmark (interleaved runs: 124 and 127 s
-# with G1, 111 and 106 s with this); likely because Spark's sort pages and cached column
-# buffers are large arrays, which G1 allocates as "humongous" objects. A batch job wants
-# throughput, not short pauses.
-# JVM flags only apply when a JVM starts: ``python -m batch.<job>`` starts its own with them;
-# under spark-submit they go on its command line: ``--driver-java-options`` (local mode: the
-# executors live in the driver), and ``--conf spark.executor.extraJavaOptions=`` on a
-# cluster, as the Makefile does.
-JAVA_OPTIONS = "-XX:+UseParallelGC"
+# The JVM's flags for these jobs (JVM flags only apply when a JVM starts: ``python -m
+# batch.<job>`` starts its own with them; under spark-submit they go on its command line:
+# ``--driver-java-options`` (local mode: the executors live in the driver), and ``--conf
+# spark.executor.extraJavaOptions=`` on a cluster, as the Makefile does). Both measured over the
+# ten-million-event benchmark, in interleaved runs:
+# - The throughput garbage collector. G1 (the JVM default) was 10-15 s slower (124 and 127 s
+#   with G1, 111 and 106 s with this); likely because Spark's sort pages and cached column
+#   buffers are large arrays, which G1 allocates as "humongous" objects. A batch job wants
+#   throughput, not short pauses.
+# - Shallower inlining than Java 17's defaults (MaxInlineLevel 15, InlineSmallCode 2500). Each
+#   query brings new generated classes, and the JIT compiler thread compiling them spent 77 s
+#   of a 106-s run; with these: 106 and 107 s -> 96 to 99 s.
+JAVA_OPTIONS = "-XX:+UseParallelGC -XX:MaxInlineLevel=9 -XX:InlineSmallCode=1000"
 
 SQL_CONF = {
     "spark.sql.session.timeZone": "UTC",
@@ -46,6 +50,10 @@ SQL_CONF = {
     # small day pays for 200 tasks in every scan of it. Coalesced hash partitions still count
     # as partitioned by device, so the reports add no shuffle.
     "spark.sql.optimizer.canChangeCachedPlanOutputPartitioning": "true",
+    # A generated method over 8,000 bytes of bytecode is never JIT-compiled by HotSpot
+    # (HugeMethodLimit): it would run interpreted. Past that size Spark falls back to
+    # per-operator code instead, as Spark's docs advise on HotSpot (65535 by default).
+    "spark.sql.codegen.hugeMethodLimit": "8000",
     # The dedup's row_number() = 1 would get a group limit before its shuffle: a sort of every
     # row for nothing, event_ids being nearly all distinct (about 10% slower, measured).
     "spark.sql.optimizer.windowGroupLimitThreshold": "-1",
