@@ -88,11 +88,11 @@ def run_reports(spark: SparkSession, settings: BatchSettings, names: list[str]) 
     inputs = Inputs(read.events, day)
     try:
         checks = quality(read.rows, read.events, day, read.files)
-        first = checks.first()
-        row = first.asDict()
+        computed = checks.first()
+        row = computed.asDict()
         print(describe(row), flush=True)
         # The row just computed, not `checks` again: that would read the files a second time.
-        written = spark.createDataFrame([first], checks.schema)
+        written = spark.createDataFrame([computed], checks.schema)
         publish(written, settings.reports, QUALITY, day.date, ["date"])
         for name in names:
             started = time.monotonic()

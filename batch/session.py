@@ -32,8 +32,9 @@ from batch.settings import BatchSettings
 #   buffers are large arrays, which G1 allocates as "humongous" objects. A batch job wants
 #   throughput, not short pauses.
 # - Shallower inlining than Java 17's defaults (MaxInlineLevel 15, InlineSmallCode 2500). Each
-#   query brings new generated classes, and the JIT compiler thread compiling them spent 77 s
-#   of a 106-s run; with these: 106 and 107 s -> 96 to 99 s.
+#   query brings new generated classes to compile: JFR counted 77 s of JIT compilation in a
+#   106-s run, on 2 cores shared with the tasks. Pairs of runs: 105.0/103.8/104.3 s -> 102.3/
+#   101.7/97.9 s (the benchmark), 106.4/107.0 s -> 97.5/99.0/96.4 s (a harness, same code).
 JAVA_OPTIONS = "-XX:+UseParallelGC -XX:MaxInlineLevel=9 -XX:InlineSmallCode=1000"
 
 SQL_CONF = {
