@@ -341,13 +341,15 @@ def test_spark_submit_runs_a_job_file(landed, shanghai, read_report, stack):
     done = subprocess.run(
         [str(submit), "--master", "local[1]", "--driver-memory", "512m",
          "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=2",
-         "batch/sales_daily.py", *args(landed, root)],
+         "batch/sales_minute.py", *args(landed, root)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "quality 2026-11-11 Asia/Shanghai: files_read=18" in done.stdout
-    assert f"wrote {root}/sales_daily/dt={DATE}" in done.stdout
-    assert read_report("sales_daily", DATE, root) == read_report("sales_daily", DATE, shanghai)
+    assert f"wrote {root}/sales_minute/dt={DATE}" in done.stdout
+    assert read_report("sales_minute", DATE, root) == read_report("sales_minute", DATE, shanghai)
+    # Its cumulative sums run over the day's minutes in one window partition, on purpose.
+    assert "No Partition Defined" not in done.stderr
 
 
 def test_a_bad_date_is_a_usage_error(capsys):
