@@ -36,7 +36,7 @@ COUNTS = (
 def quality(rows: DataFrame, events: DataFrame, day: BusinessDay, files: int) -> DataFrame:
     """One row: the day, its zone, files_read and COUNTS (longs).
 
-    ``rows``: events.read_rows of the files read. Rows are first counted per (file, event
+    ``rows``: DayEvents.rows, every row of the files read. Rows are first counted per (file, event
     hour) -- a few thousand groups -- so that each folder's hour is parsed from its path once
     per group, not once per row.
     """
