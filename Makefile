@@ -11,9 +11,10 @@ INSTALLED := $(VENV)/.installed
 BUSINESS_TZ ?= Asia/Shanghai
 HDFS ?= hdfs://127.0.0.1:8020
 # Simple auth: HDFS takes the user from HADOOP_USER_NAME (some CI shells have no USER).
-# JVM flags of the Spark jobs: batch/session.py JAVA_OPTIONS says why.
-SPARK_JAVA_OPTIONS := -XX:+UseParallelGC -XX:MaxInlineLevel=9 -XX:InlineSmallCode=1000
-SPARK_SUBMIT := HADOOP_USER_NAME=$${HADOOP_USER_NAME:-$$(id -un)} PYSPARK_PYTHON=$(PY) \
+# JVM flags of the Spark jobs, from their one definition (batch/session.py JAVA_OPTIONS says
+# why). Expanded only by the targets that submit a job, once the venv is there.
+SPARK_JAVA_OPTIONS = $(shell $(PY) -c 'from batch.session import JAVA_OPTIONS as o; print(o)')
+SPARK_SUBMIT = HADOOP_USER_NAME=$${HADOOP_USER_NAME:-$$(id -un)} PYSPARK_PYTHON=$(PY) \
 	$(VENV)/bin/spark-submit --master 'local[2]' --driver-memory 2g \
 	--driver-java-options '$(SPARK_JAVA_OPTIONS)' \
 	--conf 'spark.executor.extraJavaOptions=$(SPARK_JAVA_OPTIONS)' --conf spark.log.level=WARN
