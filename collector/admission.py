@@ -24,6 +24,8 @@ from collections.abc import Callable
 
 from collector.errors import Cause, CollectorError
 
+OVERLOADED_MESSAGE = "collector overloaded: retry later"
+
 
 class AdaptiveLimit:
     def __init__(
@@ -90,12 +92,32 @@ class Admission:
         self.max_in_flight = max_in_flight
         self.limit = limit
         self.in_flight = 0
+        # Requests seen arriving (shedding.py) whose handler has not called admit() yet: aiohttp
+        # starts a handler a loop turn or two after the bytes came, and every request read in
+        # between would otherwise find the same free slot, pass, and be shed the dear way.
+        self.arriving = 0
         self.loop_lag = 0.0  # seconds, kept up to date by LoopLag
         self._clock = clock
 
+    def full(self) -> bool:
+        """A request arriving now would be shed (shedding.py asks before aiohttp parses it)."""
+        taken = self.in_flight + self.arriving
+        return taken >= self.max_in_flight or taken >= self.limit.limit
+
+    def arrive(self) -> None:
+        """A request was seen arriving: hold it a place until its admit()."""
+        self.arriving += 1
+
+    def forget_arrivals(self) -> None:
+        """Drop the places of arrivals that never called admit() (the client left, aiohttp
+        refused the request): called every second, so such a place is held a second at most."""
+        self.arriving = 0
+
     def admit(self) -> Ticket:
-        if self.in_flight >= self.max_in_flight or self.in_flight >= self.limit.limit:
-            raise CollectorError(Cause.OVERLOADED, "collector overloaded: retry later")
+        if self.arriving:
+            self.arriving -= 1  # this request's own place, if it was seen arriving
+        if self.full():
+            raise CollectorError(Cause.OVERLOADED, OVERLOADED_MESSAGE)
         self.in_flight += 1
         return Ticket(self)
 

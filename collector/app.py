@@ -96,6 +96,7 @@ def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] 
             gauges.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gauges
+            metrics.flush()
             if owned:
                 # Flush what the producer holds; requests still waiting were answered 503.
                 await the_sink.close(flush_timeout_s=settings.shutdown_grace_s)
@@ -124,6 +125,8 @@ async def _drain(app: web.Application) -> None:
 async def _publish_gauges(c: Collector) -> None:
     # Gauges are set on a tick, not per request: in multiprocess mode each set is a file write.
     while True:
+        c.admission.forget_arrivals()
+        c.metrics.flush()
         c.metrics.in_flight.set(c.admission.in_flight)
         c.metrics.concurrency_limit.set(c.admission.limit.limit)
         c.metrics.loop_lag.set(c.admission.loop_lag)

@@ -109,6 +109,21 @@ class Metrics:
         self.rejected = self.events.labels("rejected")
         self._refused: dict[str, tuple] = {}
         self._answers: dict[tuple[str, int], tuple] = {}
+        self._refused_early: dict[tuple[str, int, str], int] = {}
+
+    def refused_early(self, route: str, status: int, cause: str) -> None:
+        """A request refused before aiohttp parsed it (shedding.py): counted in ``requests``
+        and ``requests_refused`` on the next ``flush()`` (not in the latency histogram: it had
+        no admission). Counting each at once cost a fifth of such an answer's CPU."""
+        key = (route, status, cause)
+        self._refused_early[key] = self._refused_early.get(key, 0) + 1
+
+    def flush(self) -> None:
+        """Add the counts kept by refused_early (every second, and before each render)."""
+        counts, self._refused_early = self._refused_early, {}
+        for (route, status, cause), n in counts.items():
+            self.requests.labels(route, str(status)).inc(n)
+            self.requests_refused.labels(cause).inc(n)
 
     def refused(self, cause: str, events: int) -> None:
         """A request refused whole, with its events when they were counted."""
@@ -133,6 +148,7 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The text exposition, of all workers when running several."""
+        self.flush()
         if multiprocess_dir():
             registry = CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)

@@ -1,6 +1,9 @@
 """One worker process: the app on its own event loop (uvloop when installed), on the shared
 port (SO_REUSEPORT), until SIGTERM or SIGINT.
 
+It runs the app as ``web.run_app`` would, with one difference: its listening site is
+shedding.py's, which answers shed requests before aiohttp parses them.
+
 On SIGTERM aiohttp closes the listening socket, lets requests in progress finish (up to
 ``shutdown_grace_s``), then the app's cleanup flushes the producer. A worker whose supervisor
 is gone (killed) shuts itself down the same way.
@@ -9,10 +12,12 @@ is gone (killed) shuts itself down the same way.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import os
 import signal
+from typing import Any
 
 from aiohttp import web
 
@@ -35,19 +40,38 @@ def serve(settings: CollectorSettings, parent_pid: int | None = None) -> None:
     if parent_pid is not None:
         app.on_startup.append(_exit_with_parent(parent_pid))
     loop, loop_name = _new_loop()
+    asyncio.set_event_loop(loop)
     log.info("worker serving", extra={"port": settings.port, "loop": loop_name})
-    web.run_app(
-        app,
-        host=settings.host,
-        port=settings.port,
-        reuse_port=True,
-        backlog=settings.backlog,
-        print=None,
-        handle_signals=True,
-        loop=loop,
-        **runner_kwargs(settings),
-    )
+    main = loop.create_task(_serve_until_signal(app, settings, runner_kwargs(settings)))
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):  # SIGTERM, SIGINT: the runner's handlers
+        pass
+    finally:
+        if not main.done():
+            main.cancel()  # its cleanup: the graceful part
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(main)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
     log.info("worker stopped")
+
+
+async def _serve_until_signal(
+    app: web.Application, settings: CollectorSettings, options: dict[str, Any]
+) -> None:
+    from collector.shedding import ShedSite  # imports the metrics: after PROMETHEUS_MULTIPROC_DIR
+
+    runner = web.AppRunner(app, handle_signals=True, **options)
+    await runner.setup()
+    try:
+        site = ShedSite(
+            runner, settings.host, settings.port, reuse_port=True, backlog=settings.backlog
+        )
+        await site.start()
+        await asyncio.Event().wait()  # until a signal stops the loop and this is cancelled
+    finally:
+        await runner.cleanup()
 
 
 def _tune_gc(threshold: int):

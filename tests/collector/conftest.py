@@ -17,14 +17,14 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import ClientSession, ClientTimeout
-from aiohttp.test_utils import TestServer
+from aiohttp import ClientSession, ClientTimeout, web
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from collector.app import create_app, runner_kwargs
 from collector.settings import CollectorSettings
+from collector.shedding import ShedSite
 from collector.sink import Sink
 
 TS = "2026-11-11T00:00:03.120+08:00"
@@ -77,10 +77,14 @@ class Served:
         self.runner = runner
         self.settings = app_settings
         self.app = create_app(app_settings, sink=sink)
-        self.server = TestServer(self.app, port=0)
-        runner.run(self.server.start_server(**runner_kwargs(app_settings)))
+        # Served as the worker serves it: an AppRunner with the shedding site (shedding.py).
+        self.server = web.AppRunner(self.app, **runner_kwargs(app_settings))
+        runner.run(self.server.setup())
+        self.site = ShedSite(self.server, "127.0.0.1", 0)
+        runner.run(self.site.start())
         self.session: ClientSession = runner.run(_session())
-        self.url = f"http://127.0.0.1:{self.server.port}"
+        self.port = self.site.port
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def request(
         self,
@@ -141,7 +145,7 @@ class Served:
 
     def close(self) -> None:
         self.runner.run(self.session.close())
-        self.runner.run(self.server.close())
+        self.runner.run(self.server.cleanup())
 
 
 async def _session() -> ClientSession:

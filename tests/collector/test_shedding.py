@@ -1,0 +1,172 @@
+"""Shedding below HTTP (collector/shedding.py), on a served app, over raw sockets: what the
+prebuilt 503 says, that the connection stays usable after it, and when aiohttp answers instead.
+
+The app admits one request at a time and its sink takes 0.5 s, so one slow request holds the
+admission full while the others arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+import pytest
+
+from collector.sink import MemorySink
+
+SLOW_S = 0.5
+
+
+@pytest.fixture
+def served(serve, make_settings):
+    sink = MemorySink()
+    sink.delay_s = SLOW_S
+    settings = make_settings(
+        max_in_flight=1,
+        initial_concurrency=1,
+        min_concurrency=1,
+        cors_origins=("https://shop.example.com",),
+    )
+    return serve(settings, sink)
+
+
+def _post(body: bytes, *headers: str, path: str = "/v1/batch") -> bytes:
+    head = [f"POST {path} HTTP/1.1", "Host: x", "Content-Type: application/json", *headers]
+    if not any(h.lower().startswith("transfer-encoding") for h in headers):
+        head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+class Conn:
+    """One raw HTTP/1.1 connection: write bytes, read whole answers."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        conn = cls(*await asyncio.open_connection("127.0.0.1", port))
+        await asyncio.sleep(0.05)  # aiohttp's side of it now waits for a request
+        return conn
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def answer(self) -> tuple[int, dict[str, str], dict]:
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 5)
+        lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:] if line)
+        body = await self.reader.readexactly(int(headers["Content-Length"]))
+        return int(lines[0].split()[1]), headers, orjson.loads(body)
+
+    async def closed(self) -> bool:
+        return await asyncio.wait_for(self.reader.read(), 5) == b""
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+@pytest.fixture
+def batch(make_event) -> bytes:
+    return orjson.dumps({"events": [make_event() for _ in range(3)]})
+
+
+def _shed_here(status: int, headers: dict[str, str], body: dict) -> bool:
+    """The prebuilt answer: the request path's 503, without aiohttp's Server header."""
+    assert (status, headers["Retry-After"], body["code"]) == (503, "1", "overloaded")
+    return "Server" not in headers
+
+
+def test_a_shed_request_is_answered_before_aiohttp_and_the_connection_stays_usable(
+    served, runner, batch
+):
+    async def scenario():
+        slow, other = await Conn.open(served.port), await Conn.open(served.port)
+        slow.send(_post(batch, "X-Write-Key: dev"))
+        await asyncio.sleep(0.1)  # admitted: the admission is full
+        # Head and half the body, then the rest with a second request right behind it.
+        request = _post(batch, "X-Write-Key: dev")
+        other.send(request[:-20])
+        first = await other.answer()
+        other.send(request[-20:] + b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        healthz = await other.answer()
+        assert (await slow.answer())[0] == 200
+        other.send(_post(batch, "X-Write-Key: dev"))  # admission free again
+        after = await other.answer()
+        slow.close()
+        other.close()
+        return first, healthz, after
+
+    first, healthz, after = runner.run(scenario())
+    assert _shed_here(*first)
+    assert "Connection" not in first[1]
+    assert healthz[0] == 200 and healthz[2] == {"alive": True}
+    assert after[0] == 200 and after[2]["accepted"] == 3
+    metrics = served.get("/metrics").body
+    assert 'surge_collector_requests_refused_total{cause="overloaded"} 1.0' in metrics
+    assert 'surge_collector_requests_total{route="/v1/batch",status="503"} 1.0' in metrics
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [("Transfer-Encoding: chunked",), ("Expect: 100-continue",), ("Connection: close",)],
+    ids=["chunked", "expect", "close"],
+)
+def test_a_shed_request_whose_body_end_is_uncertain_closes_the_connection(
+    served, runner, batch, headers
+):
+    async def scenario():
+        slow, other = await Conn.open(served.port), await Conn.open(served.port)
+        slow.send(_post(batch, "X-Write-Key: dev"))
+        await asyncio.sleep(0.1)
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(batch), batch) if "chunked" in headers[0] else batch
+        other.send(_post(body, *headers))
+        answer, closed = await other.answer(), await other.closed()
+        await slow.answer()
+        slow.close()
+        return answer, closed
+
+    answer, closed = runner.run(scenario())
+    assert _shed_here(*answer)
+    assert answer[1]["Connection"] == "close"
+    assert closed
+
+
+def test_a_shed_answer_is_readable_by_an_allowed_origin(served, runner, batch):
+    async def scenario():
+        slow, allowed, other = [await Conn.open(served.port) for _ in range(3)]
+        slow.send(_post(batch, "X-Write-Key: dev"))
+        await asyncio.sleep(0.1)
+        allowed.send(_post(batch, "Origin: https://shop.example.com"))
+        other.send(_post(batch, "Origin: https://elsewhere.example.com"))
+        answers = await allowed.answer(), await other.answer()
+        await slow.answer()
+        for conn in (slow, allowed, other):
+            conn.close()
+        return answers
+
+    allowed, other = runner.run(scenario())
+    assert _shed_here(*allowed) and _shed_here(*other)
+    assert allowed[1]["Access-Control-Allow-Origin"] == "https://shop.example.com"
+    assert allowed[1]["Access-Control-Expose-Headers"] == "Retry-After"
+    assert "Access-Control-Allow-Origin" not in other[1]
+
+
+def test_a_request_behind_one_in_progress_on_its_connection_is_left_to_aiohttp(
+    served, runner, batch
+):
+    """Pipelined behind a request in progress, with the admission full: an answer here would
+    overtake that request's. aiohttp queues it, and by its turn the admission is free."""
+
+    async def scenario():
+        conn = await Conn.open(served.port)
+        conn.send(_post(batch, "X-Write-Key: dev"))
+        await asyncio.sleep(0.1)  # admitted: the admission is full
+        conn.send(_post(batch, "X-Write-Key: dev"))
+        answers = await conn.answer(), await conn.answer()
+        conn.close()
+        return answers
+
+    first, second = runner.run(scenario())
+    assert first[0] == 200 and first[2]["accepted"] == 3
+    assert second[0] == 200 and second[2]["accepted"] == 3
