@@ -15,8 +15,9 @@ A request is answered here only when all of these hold, else its bytes go to aio
 - the bytes start a POST to /v1/batch or /v1/event and hold its whole header block.
 
 The connection is kept and the body skipped by its Content-Length. Where the body's end is not
-certain (chunked, ``Expect: 100-continue``, no or several Content-Length) or the client asked
-for it (HTTP/1.0, ``Connection: close``), the 503 says ``Connection: close`` and the connection
+certain (chunked, ``Expect: 100-continue``, no or several Content-Length), the body is longer
+than the request path would read (``max_body_bytes``) or the client asked for it (HTTP/1.0,
+``Connection: close``), the 503 says ``Connection: close`` and the connection
 is closed after it. The answer is the request path's own (errors.py: body, ``Retry-After``), with
 the CORS headers cors.py gives a shed answer, and is counted in the same request counters
 (once a second, see Metrics.refused_early).
@@ -53,8 +54,11 @@ CLOSE = -1
 class Shedder:
     """Decides whether a connection's bytes are a request to shed here, and answers it."""
 
-    def __init__(self, admission: Admission, metrics: Metrics, cors: CorsPolicy):
+    def __init__(
+        self, admission: Admission, metrics: Metrics, cors: CorsPolicy, max_body_bytes: int
+    ):
         self._admission, self._metrics, self._cors = admission, metrics, cors
+        self._max_body = max_body_bytes  # a longer body is not skipped: the connection closes
         shed = error_response(CollectorError(Cause.OVERLOADED, OVERLOADED_MESSAGE))
         assert shed.body is not None and isinstance(shed.body, bytes)
         self._head = (
@@ -84,6 +88,7 @@ class Shedder:
         length = _content_length(head)
         close = (
             length is None
+            or length > self._max_body
             or not head[: head.find(b"\r\n")].endswith(b" http/1.1")
             or any(marker in head for marker in _CLOSE_IF)
         )
@@ -170,7 +175,12 @@ class ShedSite(web.TCPSite):
         server = self._runner.server
         assert server is not None
         collector = self._app[COLLECTOR]  # built by the app's startup, which setup() ran
-        shedder = Shedder(collector.admission, collector.metrics, self._app[CORS_POLICY])
+        shedder = Shedder(
+            collector.admission,
+            collector.metrics,
+            self._app[CORS_POLICY],
+            collector.settings.max_body_bytes,
+        )
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: ShedFirst(server(), shedder),

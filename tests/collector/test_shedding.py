@@ -32,7 +32,7 @@ def served(serve, make_settings):
 
 def _post(body: bytes, *headers: str, path: str = "/v1/batch") -> bytes:
     head = [f"POST {path} HTTP/1.1", "Host: x", "Content-Type: application/json", *headers]
-    if not any(h.lower().startswith("transfer-encoding") for h in headers):
+    if not any(h.lower().startswith(("transfer-encoding", "content-length")) for h in headers):
         head.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
@@ -109,8 +109,14 @@ def test_a_shed_request_is_answered_before_aiohttp_and_the_connection_stays_usab
 
 @pytest.mark.parametrize(
     "headers",
-    [("Transfer-Encoding: chunked",), ("Expect: 100-continue",), ("Connection: close",)],
-    ids=["chunked", "expect", "close"],
+    [
+        ("Transfer-Encoding: chunked",),
+        ("Expect: 100-continue",),
+        ("Connection: close",),
+        ("Content-Length: 1", "Content-Length: 2"),
+        ("Content-Length: 2000000",),  # over max_body_bytes: not skipped
+    ],
+    ids=["chunked", "expect", "close", "two-lengths", "too-long"],
 )
 def test_a_shed_request_whose_body_end_is_uncertain_closes_the_connection(
     served, runner, batch, headers
