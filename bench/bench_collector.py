@@ -148,9 +148,11 @@ class Conn(asyncio.Protocol):
                 break
             status = int(buffer[9:12])
             close = buffer.find(b"onnection: close", 0, end) >= 0  # [Cc]onnection
+            # A shed answer written before aiohttp (collector/shedding.py) has no Server header.
+            early = status == 503 and buffer.find(b"\r\nServer:", 0, end) < 0
             buffer = buffer[end + 4 + length :]
             self.busy = False
-            self.pool.answered(self, status, close)
+            self.pool.answered(self, status, close, early)
         self.buffer = buffer
 
     def connection_lost(self, exc):
@@ -169,6 +171,7 @@ class Stats:
     statuses: dict[int, int] = field(default_factory=dict)
     ok_latency: list[float] = field(default_factory=list)
     shed_latency: list[float] = field(default_factory=list)
+    shed_early: int = 0  # 503s answered before aiohttp parsed the request
     errors: int = 0
 
 
@@ -208,7 +211,7 @@ class Pool:
         finally:
             self.opening -= 1
 
-    def answered(self, conn: Conn, status: int, close: bool) -> None:
+    def answered(self, conn: Conn, status: int, close: bool, early: bool = False) -> None:
         latency = self.loop.time() - conn.scheduled
         s = self.stats
         s.statuses[status] = s.statuses.get(status, 0) + 1
@@ -216,6 +219,7 @@ class Pool:
             s.ok_latency.append(latency)
         elif status == 503:
             s.shed_latency.append(latency)
+            s.shed_early += early
         if close:
             conn.transport.close()
         else:
@@ -302,6 +306,7 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
         "errors": s.errors,
         "ok_ms": _percentiles(s.ok_latency),
         "shed_ms": _percentiles(s.shed_latency),
+        "shed_early": s.shed_early,
         "peak_rss_mb": round(peak_rss / 2**20),
         "connections": len(pool.conns),
         "cores": cores,
@@ -368,7 +373,8 @@ async def _wait_ready(port: int) -> None:
 def _line(name: str, r: dict) -> str:
     return (
         f"{name:<14} offered {r['offered_eps']:>8,.0f} ev/s  acked {r['acked_eps']:>8,.0f} ev/s  "
-        f"2xx {r['ok_ms']}  503 {r['shed_ms']}  statuses {r['statuses']}  "
+        f"2xx {r['ok_ms']}  503 {r['shed_ms']}  statuses {r['statuses']} "
+        f"(503 before aiohttp: {r['shed_early']})  "
         f"unanswered {r['unanswered']}  errors {r['errors']}  rss {r['peak_rss_mb']} MB  "
         f"conns {r['connections']}  cores used {r['cores']}  "
         f"cpu us/event {r['cpu_us_per_event']}  "

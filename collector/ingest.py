@@ -6,7 +6,8 @@
 Each step is a module of its own that knows nothing of HTTP; this one only takes what they need
 from the request. The cheap refusals come first: shedding (admission) and a wrong or throttled
 key given in the header or URL cost no body read. Every refusal is a ``CollectorError``, turned
-into an answer in errors.py.
+into an answer in errors.py. Cheaper still, an overloaded worker sheds most requests before they
+get here, from their raw bytes (shedding.py); ``admit`` sheds the few that slip through.
 """
 
 from __future__ import annotations
