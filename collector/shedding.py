@@ -10,9 +10,12 @@ A request is answered here only when all of these hold, else its bytes go to aio
 (whose request path still sheds, the expensive way):
 - admission is full (``Admission.full``, the same test ``admit`` makes, which also counts the
   requests seen arriving here whose handler has not run yet);
-- aiohttp waits for the connection's next request: nothing of its own queued or in progress,
-  so this answer cannot overtake one of its answers;
-- the bytes start a POST to /v1/batch or /v1/event and hold its whole header block.
+- the bytes start a request: the connection's previous requests went to aiohttp with a known
+  length (Content-Length, or none), and this one starts where they end; or aiohttp waits for
+  the next request;
+- aiohttp has answered them all: nothing queued or in progress, so this answer cannot overtake
+  one of its answers;
+- the bytes are a POST to /v1/batch or /v1/event and hold its whole header block.
 
 The connection is kept and the body skipped by its Content-Length. Where the body's end is not
 certain (chunked, ``Expect: 100-continue``, no or several Content-Length), the body is longer
@@ -26,7 +29,6 @@ the CORS headers cors.py gives a shed answer, and is counted in the same request
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -47,12 +49,12 @@ _ROUTES = {
 }
 _HEAD_END = b"\r\n\r\n"
 _LENGTH = b"\r\ncontent-length:"
-_CLOSE_IF = (b"\r\ntransfer-encoding:", b"\r\nexpect:", b"\r\nconnection: close")
-CLOSE = -1
+_CHUNKED = b"\r\ntransfer-encoding:"
+_CLOSE_IF = (b"\r\nexpect:", b"\r\nconnection: close")
 
 
 class Shedder:
-    """Decides whether a connection's bytes are a request to shed here, and answers it."""
+    """Answers the requests to shed here, and counts those it lets through as arriving."""
 
     def __init__(
         self, admission: Admission, metrics: Metrics, cors: CorsPolicy, max_body_bytes: int
@@ -70,34 +72,30 @@ class Shedder:
         self._body = shed.body
         self._answers: dict[tuple[bytes, bool], bytes] = {}  # (origin, close) -> answer
 
-    def answer(self, data: bytes, write: Callable[[bytes], None]) -> int | None:
-        """If ``data`` starts a request to shed, answer it: its size in bytes (head and body;
-        the body may not be all in ``data`` yet), or CLOSE when the connection must close
-        after the answer. None: not one to shed here (an ingestion request is then counted as
-        arriving: it holds its place in the admission until its handler runs)."""
-        if not data.startswith(_POST):
+    def sheds(self, data: bytes, head: bytes) -> str | None:
+        """The route of the request ``data`` starts (``head``: its header block, lower-cased)
+        if it is one to shed now. An ingestion request let through is counted as arriving: it
+        holds its place in the admission until its handler runs."""
+        route = _ROUTES.get(data[9:15]) if data.startswith(_POST) else None
+        if route is None:
             return None
-        end = data.find(_HEAD_END)
-        route = _ROUTES.get(data[9:15])
-        if end < 0 or route is None:
-            return None
-        if not self._admission.full():
-            self._admission.arrive()
-            return None
-        head = data[:end].lower()
-        length = _content_length(head)
+        if self._admission.full():
+            return route
+        self._admission.arrive()
+        return None
+
+    def answer(
+        self, route: str, data: bytes, head: bytes, length: int | None
+    ) -> tuple[bytes, bool]:
+        """The 503 of a shed request, and whether its connection must close after it."""
         close = (
             length is None
             or length > self._max_body
             or not head[: head.find(b"\r\n")].endswith(b" http/1.1")
             or any(marker in head for marker in _CLOSE_IF)
         )
-        write(self._answer(_origin(data, head), close))
         self._metrics.refused_early(route, 503, Cause.OVERLOADED.value)
-        if close:
-            return CLOSE
-        assert length is not None
-        return end + len(_HEAD_END) + length
+        return self._answer(_origin(data, head), close), close
 
     def _answer(self, origin: bytes, close: bool) -> bytes:
         answer = self._answers.get((origin, close))
@@ -118,37 +116,64 @@ class Shedder:
 
 
 class ShedFirst(asyncio.Protocol):
-    """aiohttp's protocol of one connection, with the shedder in front of its reads."""
+    """aiohttp's protocol of one connection, with the shedder in front of its reads.
+
+    It follows the connection's request boundaries: each request's head says how long the
+    request is (Content-Length; none is an empty body). A request it cannot measure
+    (chunked, several lengths, a head split over reads) loses the thread until aiohttp
+    waits for a request again, which is then a boundary too.
+    """
 
     def __init__(self, handler: RequestHandler, shedder: Shedder):
         self._handler = handler
         self._shedder = shedder
         self._transport: asyncio.Transport | None = None
-        self._skip = 0  # body bytes of a request answered here, still to come
+        self._passing = 0  # bytes of the current request still to go to aiohttp
+        self._skipping = 0  # bytes of a request answered here still to drop
+        self._at_boundary = True  # the next byte starts a request
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
         self._handler.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
+        handler = self._handler
         while data:
-            if self._skip:
-                skipped = min(self._skip, len(data))
-                self._skip -= skipped
-                data = data[skipped:]
+            if self._skipping or self._passing:
+                n = min(self._skipping or self._passing, len(data))
+                if self._skipping:
+                    self._skipping -= n
+                else:
+                    self._passing -= n
+                    handler.data_received(data[:n])
+                data = data[n:]
                 continue
-            if not _waits_for_request(self._handler):
-                break
-            assert self._transport is not None
-            size = self._shedder.answer(data, self._transport.write)
-            if size is None:
-                break
-            if size == CLOSE:
-                self._transport.close()
+            if not (self._at_boundary or _waits_for_request(handler)):
+                handler.data_received(data)
                 return
-            self._skip = size  # the loop skips the request, and reads on if more came
-        if data:
-            self._handler.data_received(data)
+            end = data.find(_HEAD_END)
+            if end < 0:  # a head split over reads: not followed further
+                self._at_boundary = False
+                handler.data_received(data)
+                return
+            head = data[:end].lower()
+            length = _body_length(head)
+            size = None if length is None else end + len(_HEAD_END) + length
+            route = self._shedder.sheds(data, head)
+            if route is not None and _answered_all(handler):
+                answer, close = self._shedder.answer(route, data, head, length)
+                assert self._transport is not None
+                self._transport.write(answer)
+                if close or size is None:
+                    self._transport.close()
+                    return
+                self._skipping = size
+            elif size is None:
+                self._at_boundary = False
+                handler.data_received(data)
+                return
+            else:
+                self._passing = size
 
     def eof_received(self) -> bool | None:
         return self._handler.eof_received()
@@ -193,17 +218,29 @@ class ShedSite(web.TCPSite):
         self._bound_port = self._server.sockets[0].getsockname()[1]
 
 
+# aiohttp's state of a connection, read from RequestHandler's private attributes (aiohttp 3.x;
+# tests/collector/test_shedding.py fails if they change meaning).
+
+
 def _waits_for_request(handler: RequestHandler) -> bool:
     """aiohttp's loop of this connection waits for its next request: none queued, none in
-    progress, no body being read (its private ``_waiter`` exists only then)."""
+    progress, no body being read (its ``_waiter`` exists only then)."""
     waiter = handler._waiter
     return waiter is not None and not waiter.done()
 
 
-def _content_length(head: bytes) -> int | None:
-    """The one Content-Length of a lower-cased header block, or None (none, several, bad)."""
+def _answered_all(handler: RequestHandler) -> bool:
+    """aiohttp has written its answer to every request it was given on this connection."""
+    return not handler._request_in_progress and not handler._messages
+
+
+def _body_length(head: bytes) -> int | None:
+    """The body's length from a lower-cased header block: its one Content-Length, 0 without
+    one; None when unknown (Transfer-Encoding, several or a bad Content-Length)."""
     start = head.find(_LENGTH)
-    if start < 0 or head.find(_LENGTH, start + 1) >= 0:
+    if start < 0:
+        return None if _CHUNKED in head else 0
+    if head.find(_LENGTH, start + 1) >= 0 or _CHUNKED in head:
         return None
     start += len(_LENGTH)
     stop = head.find(b"\r\n", start)

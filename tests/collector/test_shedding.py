@@ -176,3 +176,25 @@ def test_a_request_behind_one_in_progress_on_its_connection_is_left_to_aiohttp(
     first, second = runner.run(scenario())
     assert first[0] == 200 and first[2]["accepted"] == 3
     assert second[0] == 200 and second[2]["accepted"] == 3
+
+
+def test_a_request_pipelined_behind_one_aiohttp_has_not_answered_waits_for_that_answer(
+    served, runner, batch
+):
+    """The shedder follows request boundaries (a GET has no body): the POST behind the GET
+    is a request to shed, but answering it here would overtake aiohttp's answer to the GET."""
+
+    async def scenario():
+        slow, conn = await Conn.open(served.port), await Conn.open(served.port)
+        slow.send(_post(batch, "X-Write-Key: dev"))
+        await asyncio.sleep(0.1)  # admitted: the admission is full
+        conn.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + _post(batch, "X-Write-Key: dev"))
+        answers = await conn.answer(), await conn.answer()
+        await slow.answer()
+        slow.close()
+        conn.close()
+        return answers
+
+    healthz, shed = runner.run(scenario())
+    assert healthz[0] == 200 and healthz[2] == {"alive": True}
+    assert shed[0] == 503 and not _shed_here(*shed)  # shed by the request path, in order
