@@ -1,4 +1,4 @@
-"""Admission: the hard cap and the adaptive (Gradient2) limit, on a fake clock."""
+"""Admission: the hard cap and the adaptive limit (on a fake clock and a model worker)."""
 
 from __future__ import annotations
 
@@ -19,12 +19,26 @@ class Clock:
         return self.now
 
 
-def drive(limit: AdaptiveLimit, clock: Clock, rtt_s: float, in_flight: int, windows: int) -> None:
-    """``windows`` windows of samples at one latency and concurrency."""
-    for _ in range(windows):
-        for _ in range(10):
-            limit.sample(rtt_s, in_flight)
-        clock.now += 0.06
+def drive(
+    limit: AdaptiveLimit,
+    clock: Clock,
+    seconds: float,
+    offered: float,
+    capacity: float = 1000.0,
+    latency: float = 0.012,
+) -> None:
+    """A worker that can finish ``capacity`` requests/s, each taking ``latency`` unloaded,
+    offered ``offered`` requests/s for ``seconds``: in progress is what the offer needs at
+    that latency, up to the limit; past the capacity, the latency grows (Little's law)."""
+    owed = 0.0
+    for _ in range(round(seconds / 0.01)):
+        in_flight = min(limit.limit, offered * latency)
+        rate = min(in_flight / latency, capacity)
+        owed += rate * 0.01
+        for _ in range(int(owed)):
+            limit.sample(in_flight / rate, round(in_flight))
+        owed -= int(owed)
+        clock.now += 0.01
 
 
 def test_sheds_past_the_hard_cap_and_releases_on_exit():
@@ -49,49 +63,53 @@ def test_sheds_past_the_adaptive_limit():
     assert len(tickets) == 3
 
 
-def test_limit_grows_while_latency_holds_and_the_limit_is_used():
+def test_a_surge_raises_the_limit_to_the_capacity_within_a_second():
     clock = Clock()
-    limit = AdaptiveLimit(20, 4, 500, clock=clock)
-    drive(limit, clock, rtt_s=0.005, in_flight=20, windows=50)
-    assert limit.limit > 40
+    limit = AdaptiveLimit(4, 4, 500, clock=clock)
+    drive(limit, clock, seconds=1.0, offered=100)  # 1.2 requests in progress
+    drive(limit, clock, seconds=1.0, offered=3000)  # three times the capacity
+    # Little's law at the capacity: 1000/s x 12 ms = 12 in progress; twice that allowed.
+    assert 20 <= limit.limit <= 28
 
 
-def test_limit_does_not_grow_when_not_used():
+def test_below_the_capacity_the_limit_leaves_room_for_bursts():
     clock = Clock()
-    limit = AdaptiveLimit(20, 4, 500, clock=clock)
-    drive(limit, clock, rtt_s=0.005, in_flight=3, windows=50)
-    assert limit.limit == 20
+    limit = AdaptiveLimit(4, 4, 500, clock=clock)
+    drive(limit, clock, seconds=3.0, offered=700)  # 8.4 in progress
+    assert limit.limit >= 16
 
 
-def test_a_surge_halves_the_limit_within_a_second():
+def test_the_limit_follows_slower_work_down_then_relearns_it():
     clock = Clock()
-    limit = AdaptiveLimit(100, 4, 500, clock=clock)
-    drive(limit, clock, rtt_s=0.005, in_flight=100, windows=20)
-    before = limit.limit
-    drive(limit, clock, rtt_s=0.030, in_flight=100, windows=16)  # ~1 s at 6x the latency
-    assert limit.limit < before / 2
+    limit = AdaptiveLimit(4, 4, 500, clock=clock)
+    drive(limit, clock, seconds=2.0, offered=3000)
+    learned = limit.limit
+    # Kafka slows down: each request now takes 60 ms. Once the fast rates have aged out of
+    # their 2 s, the limit falls with the rate.
+    drive(limit, clock, seconds=3.0, offered=3000, latency=0.060)
+    assert limit.limit < learned / 2
+    # Once the fast latencies have aged out of their 10 s, the limit fits the new latency:
+    # 1000/s x 60 ms = 60 in progress, twice that allowed.
+    drive(limit, clock, seconds=12.0, offered=3000, latency=0.060)
+    assert 100 <= limit.limit <= 130
 
 
-def test_limit_falls_when_latency_rises_and_recovers_after():
+def test_a_quiet_spell_keeps_the_limit():
     clock = Clock()
-    limit = AdaptiveLimit(100, 4, 500, clock=clock)
-    drive(limit, clock, rtt_s=0.005, in_flight=100, windows=20)
-    before = limit.limit
-    drive(limit, clock, rtt_s=0.050, in_flight=int(before), windows=10)
-    assert limit.limit < before * 0.5
-    assert limit.limit >= 4
-    low = limit.limit
-    drive(limit, clock, rtt_s=0.005, in_flight=int(low), windows=40)
-    assert limit.limit > low
+    limit = AdaptiveLimit(4, 4, 500, clock=clock)
+    drive(limit, clock, seconds=2.0, offered=3000)
+    learned = limit.limit
+    clock.now += 60.0  # nothing finishes: nothing is sampled
+    drive(limit, clock, seconds=0.2, offered=3000)
+    assert limit.limit == pytest.approx(learned, rel=0.2)
 
 
 def test_limit_stays_within_its_bounds():
     clock = Clock()
     limit = AdaptiveLimit(12, 10, 14, clock=clock)
-    drive(limit, clock, rtt_s=0.01, in_flight=12, windows=5)
-    drive(limit, clock, rtt_s=1.0, in_flight=12, windows=20)
+    drive(limit, clock, seconds=1.0, offered=10)
     assert limit.limit == 10
-    drive(limit, clock, rtt_s=0.01, in_flight=14, windows=200)
+    drive(limit, clock, seconds=2.0, offered=5000)
     assert limit.limit == 14
 
 
