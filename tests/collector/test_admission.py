@@ -168,3 +168,18 @@ def test_loop_lag_measures_a_blocked_loop_and_decays():
     blocked, later = asyncio.run(scenario())
     assert blocked >= 0.05
     assert later < 0.01
+
+
+def test_requests_seen_arriving_hold_their_place_until_admitted():
+    admission = Admission(100, AdaptiveLimit(2, 1, 100))
+    admission.arrive()
+    admission.arrive()
+    assert admission.full()  # both places taken before either handler ran
+    ticket = admission.admit()  # the first one's handler: its own place, not a third
+    assert (admission.in_flight, admission.arriving) == (1, 1)
+    assert admission.full()
+    admission.forget_arrivals()  # the second never reached admit() (its client left)
+    assert not admission.full()
+    with ticket:
+        pass
+    assert admission.in_flight == 0
