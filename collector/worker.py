@@ -52,6 +52,11 @@ def serve(settings: CollectorSettings, parent_pid: int | None = None) -> None:
             main.cancel()  # its cleanup: the graceful part
             with contextlib.suppress(asyncio.CancelledError):
                 loop.run_until_complete(main)
+        # What is left (the parent watch) is cancelled, as run_app does, not destroyed pending.
+        left = asyncio.all_tasks(loop)
+        for task in left:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
     log.info("worker stopped")
