@@ -151,6 +151,7 @@ class ShedFirst(asyncio.Protocol):
             if not (self._at_boundary or _waits_for_request(handler)):
                 handler.data_received(data)
                 return
+            self._at_boundary = True  # found again, if it was lost
             end = data.find(_HEAD_END)
             if end < 0:  # a head split over reads: not followed further
                 self._at_boundary = False
