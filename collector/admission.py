@@ -35,10 +35,12 @@ class AdaptiveLimit:
     """In-flight limit = gain x the most requests finished per second lately x the least
     latency lately: the concurrency the worker can keep busy without a queue, with headroom.
 
-    Measured in windows of ``window_s``: the rate of finished requests and their least
-    latency. The rate is the best of the last ``rate_windows`` windows (it only shows the
-    capacity while the limit is used: an idle worker does not lower it), the latency the least
-    of the last ``rtt_windows`` (queueing only adds to latency: the least is the work itself).
+    Measured in windows of ``window_s``: the rate of finished requests and their mean latency.
+    The rate is the best of the last ``rate_windows`` windows (it only shows the capacity while
+    the limit is used: an idle worker does not lower it), the latency the least mean of the
+    last ``rtt_windows`` (queueing only adds to latency: the least is the work itself). Means,
+    not single requests: one request's latency swings with Kafka's batching (a request acked
+    the moment it was sent looks far faster than the work is), a window's mean much less.
     While the limit is what holds the rate back, rate = limit / latency, so each window
     multiplies the limit by ``gain``: from a quiet minute a surge reaches the capacity in a
     few windows. Past the capacity the rate stops rising, and the limit settles at gain x
@@ -69,7 +71,8 @@ class AdaptiveLimit:
         self._sum = 0.0
 
     def sample(self, rtt_s: float, in_flight: int) -> None:
-        """One finished request: its latency (and how many were in progress with it)."""
+        """One finished request: its latency (``in_flight``, how many were in progress with
+        it, is not needed by this limit)."""
         self._count += 1
         self._sum += rtt_s
         now = self._clock()
