@@ -13,6 +13,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -132,7 +133,7 @@ class JvmProcesses:
             pid = int((self.run_dir / f"{name}.pid").read_text())
             proc = psutil.Process(pid)
             mark = f"-Dsurge.stack={self._mark(name)}"
-            return proc if mark in proc.cmdline() and proc.status() != "zombie" else None
+            return proc if mark in _cmdline(proc) and proc.status() != "zombie" else None
         except (FileNotFoundError, ValueError, psutil.NoSuchProcess, psutil.AccessDenied):
             return None
 
@@ -157,3 +158,14 @@ class JvmProcesses:
 
     def _mark(self, name: str) -> str:
         return f"{self.stack_dir}:{name}"
+
+
+def _cmdline(proc: psutil.Process, tries: int = 5) -> list[str]:
+    """The process's command line. /proc can give a live process's as empty for a moment
+    (its memory busy or being set up): asked again before it counts as not ours."""
+    for _ in range(tries - 1):
+        cmdline = proc.cmdline()
+        if cmdline:
+            return cmdline
+        time.sleep(0.05)
+    return proc.cmdline()

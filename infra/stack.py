@@ -6,6 +6,7 @@ running and waits until every service is healthy; ``down`` stops exactly what ``
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -54,9 +55,8 @@ class LocalStack:
 
     def up(self) -> Endpoints:
         missing = [name for name in SERVICES if self.jvms.running(name) is None]
-        if missing:
-            self._start(missing)
-        wait_healthy(self.endpoints, self.settings, lambda: self._check_alive(missing))
+        started = self._start(missing) if missing else {}
+        wait_healthy(self.endpoints, self.settings, lambda: _check_alive(started, self.jvms))
         _say(
             f"stack up: kafka {self.endpoints.kafka_bootstrap}, "
             f"hdfs {self.endpoints.hdfs_default_fs} (WebHDFS {self.endpoints.webhdfs_url}); "
@@ -79,7 +79,7 @@ class LocalStack:
             for name in SERVICES
         ]
 
-    def _start(self, names: list[str]) -> None:
+    def _start(self, names: list[str]) -> dict[str, subprocess.Popen]:
         settings = self.settings
         self.jvms.java  # noqa: B018 -- fail fast on a missing or old Java, before any download
         for name in names:
@@ -87,10 +87,11 @@ class LocalStack:
                 check_port_free(
                     settings.host, getattr(settings, field), what, StackSettings.env_name(field)
                 )
-        specs = self._specs(names)
-        for spec in specs:
-            self.jvms.start(spec)
+        started = {}
+        for spec in self._specs(names):
+            started[spec.name] = self.jvms.start(spec)
             _say(f"started {spec.name} (log {self.jvms.log_path(spec.name)})")
+        return started
 
     def _specs(self, names: list[str]) -> list[JvmSpec]:
         """Configs written, storage formatted where new, and the JVMs to start for ``names``."""
@@ -115,11 +116,16 @@ class LocalStack:
             _say(f"formatting {spec.name} storage (first start only) ...")
             self.jvms.run(spec)
 
-    def _check_alive(self, names: list[str]) -> None:
-        """A JVM that died will never become healthy: say why, now."""
-        for name in names:
-            if self.jvms.running(name) is None:
-                raise StackError(f"{name} exited while starting:\n{self.jvms.log_tail(name)}")
+
+def _check_alive(started: dict[str, subprocess.Popen], jvms: JvmProcesses) -> None:
+    """A JVM that died will never become healthy: say why, now. Asked of the child process
+    itself (its exit status), not of the pid file and /proc: that read once said a starting
+    Kafka was gone while it ran on, and the stack then failed and left it running."""
+    for name, proc in started.items():
+        if proc.poll() is not None:
+            raise StackError(
+                f"{name} exited while starting (exit {proc.returncode}):\n{jvms.log_tail(name)}"
+            )
 
 
 def unhealthy(endpoints: Endpoints, partitions: int) -> list[str]:

@@ -13,7 +13,7 @@ from infra.endpoints import Endpoints
 from infra.errors import StackError
 from infra.jvm import JvmProcesses, JvmSpec
 from infra.settings import StackSettings
-from infra.stack import LocalStack
+from infra.stack import LocalStack, _check_alive
 
 FAKE_JAVA = """#!{python}
 import sys, time
@@ -97,3 +97,20 @@ def test_stop_kills_what_it_started_and_nothing_else(tmp_path):
     finally:
         stranger.kill()
         stranger.wait()
+
+
+def test_a_service_that_dies_while_starting_is_reported_with_its_exit_and_log(tmp_path):
+    jvms = JvmProcesses(tmp_path)
+    jvms.log_dir.mkdir(parents=True)
+    jvms.log_path("kafka").write_text("kafka: port already in use\n")
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    dead.wait()
+    try:
+        _check_alive({"namenode": alive}, jvms)  # alive: nothing to say
+        with pytest.raises(StackError, match=r"kafka exited while starting \(exit 3\)") as error:
+            _check_alive({"namenode": alive, "kafka": dead}, jvms)
+        assert "port already in use" in str(error.value)
+    finally:
+        alive.kill()
+        alive.wait()
