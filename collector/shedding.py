@@ -17,13 +17,13 @@ A request is answered here only when all of these hold, else its bytes go to aio
   one of its answers;
 - the bytes are a POST to /v1/batch or /v1/event and hold its whole header block.
 
-The connection is kept and the body skipped by its Content-Length. Where the body's end is not
-certain (chunked, ``Expect: 100-continue``, no or several Content-Length), the body is longer
-than the request path would read (``max_body_bytes``) or the client asked for it (HTTP/1.0,
-``Connection: close``), the 503 says ``Connection: close`` and the connection
-is closed after it. The answer is the request path's own (errors.py: body, ``Retry-After``), with
-the CORS headers cors.py gives a shed answer, and is counted in the same request counters
-(once a second, see Metrics.refused_early).
+The connection is kept and the body skipped by its Content-Length (none: an empty body). Where
+the body's end is not certain (chunked, ``Expect: 100-continue``, several or a bad
+Content-Length), the body is longer than the request path would read (``max_body_bytes``) or the
+client asked for it (HTTP/1.0, ``Connection: close``), the 503 says ``Connection: close`` and
+the connection is closed after it. The answer is the request path's own (errors.py: body,
+``Retry-After``), with the CORS headers cors.py gives a shed answer, and is counted in the same
+request counters (once a second, see Metrics.refused_early).
 """
 
 from __future__ import annotations
