@@ -70,9 +70,8 @@ class AdaptiveLimit:
         self._count = 0
         self._sum = 0.0
 
-    def sample(self, rtt_s: float, in_flight: int) -> None:
-        """One finished request: its latency (``in_flight``, how many were in progress with
-        it, is not needed by this limit)."""
+    def sample(self, rtt_s: float) -> None:
+        """One finished request: its latency."""
         self._count += 1
         self._sum += rtt_s
         now = self._clock()
@@ -124,7 +123,7 @@ class Admission:
 
     def _release(self, started: float | None) -> None:
         if started is not None:
-            self.limit.sample(self._clock() - started + self.loop_lag, self.in_flight)
+            self.limit.sample(self._clock() - started + self.loop_lag)
         self.in_flight -= 1
 
 

@@ -72,10 +72,10 @@ class Shedder:
         self._body = shed.body
         self._answers: dict[tuple[bytes, bool], bytes] = {}  # (origin, close) -> answer
 
-    def sheds(self, data: bytes, head: bytes) -> str | None:
-        """The route of the request ``data`` starts (``head``: its header block, lower-cased)
-        if it is one to shed now. An ingestion request let through is counted as arriving: it
-        holds its place in the admission until its handler runs."""
+    def sheds(self, data: bytes) -> str | None:
+        """The route of the request ``data`` starts, if it is one to shed now. An ingestion
+        request let through is counted as arriving: it holds its place in the admission until
+        its handler runs."""
         route = _ROUTES.get(data[9:15]) if data.startswith(_POST) else None
         if route is None:
             return None
@@ -160,7 +160,7 @@ class ShedFirst(asyncio.Protocol):
             head = data[:end].lower()
             length = _body_length(head)
             size = None if length is None else end + len(_HEAD_END) + length
-            route = self._shedder.sheds(data, head)
+            route = self._shedder.sheds(data)
             if route is not None and _answered_all(handler):
                 answer, close = self._shedder.answer(route, data, head, length)
                 assert self._transport is not None

@@ -36,7 +36,7 @@ def drive(
         rate = min(in_flight / latency, capacity)
         owed += rate * 0.01
         for _ in range(int(owed)):
-            limit.sample(in_flight / rate, round(in_flight))
+            limit.sample(in_flight / rate)
         owed -= int(owed)
         clock.now += 0.01
 
@@ -118,7 +118,7 @@ def test_the_sampled_latency_starts_when_the_body_is_in():
     samples = []
 
     class Recorder(AdaptiveLimit):
-        def sample(self, rtt_s, in_flight):
+        def sample(self, rtt_s):
             samples.append(rtt_s)
 
     admission = Admission(10, Recorder(5, 1, 10), clock=clock)
@@ -137,7 +137,7 @@ class Recorder:
     def __init__(self) -> None:
         self.samples: list[float] = []
 
-    def sample(self, rtt_s: float, in_flight: int) -> None:
+    def sample(self, rtt_s: float) -> None:
         self.samples.append(rtt_s)
 
 
