@@ -32,7 +32,6 @@ count, the same as the aiokafka sink's (a keyless record goes to a random partit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import threading
@@ -41,8 +40,8 @@ from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from collector.errors import Cause, CollectorError
 from collector.metrics import Metrics
+from collector.producer_sink import ProducerSink, unavailable
 from collector.records import Record
 from collector.settings import CollectorSettings
 
@@ -91,59 +90,34 @@ def _expire(future: asyncio.Future) -> None:
         future.set_exception(TimeoutError())
 
 
-class ConfluentSink:
+class ConfluentSink(ProducerSink):
     def __init__(self, settings: CollectorSettings, metrics: Metrics):
-        self._settings = settings
-        self._metrics = metrics
-        self._producer: Producer | None = None
-        self._healthy = False
-        self._broken = False  # a fatal error: this producer will not recover
-        self._last_ok = 0.0
-        self._pending = 0
-        self._generation = 0
-        self._watcher: asyncio.Task[None] | None = None
+        super().__init__(settings, metrics)
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._poll_s = settings.poll_interval_ms / 1000
 
-    # --- lifecycle
-
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._watcher = asyncio.create_task(self._watch(), name="kafka-sink-watcher")
-
-    async def close(self, flush_timeout_s: float) -> None:
-        """Stop watching, then wait for what the producer holds (bounded: Kafka may be gone)."""
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-        self._healthy = False
-        await self._stop_producer(flush_timeout_s)
-
-    def is_healthy(self) -> bool:
-        return self._healthy
-
-    def pending_bytes(self) -> int:
-        return self._pending
+        await super().start()
 
     # --- the request path
 
     async def send_batch(self, events: Sequence[Record], dead: Sequence[Record]) -> None:
         producer = self._producer
         if producer is None or not self._healthy:
-            raise _unavailable("Kafka is not available: retry later")
+            raise unavailable("Kafka is not available: retry later")
         size = 0
         for r in events:
             size += len(r.value)
         for r in dead:
             size += len(r.value)
         if self._pending + size > self._settings.max_pending_bytes:
-            raise _unavailable("Kafka is not keeping up: retry later")
+            raise unavailable("Kafka is not keeping up: retry later")
         loop = self._loop
-        started = loop.time()
+        started = time.monotonic()
         future = loop.create_future()
         delivery = _Delivery(self, future, size, self._generation)
         self._pending += size
@@ -160,11 +134,11 @@ class ConfluentSink:
                 produced += 1
         except BufferError:
             self._withdraw(delivery, produced)
-            raise _unavailable("Kafka is not keeping up: retry later") from None
+            raise unavailable("Kafka is not keeping up: retry later") from None
         except KafkaException as exc:
             self._withdraw(delivery, produced)
             self._delivery_failed(exc.args[0] if exc.args else None)
-            raise _unavailable("Kafka is not available: retry later") from None
+            raise unavailable("Kafka is not available: retry later") from None
         finally:
             # Reports may already be waiting (an earlier request's), and the counting of this
             # one starts only now: poll() is never called while this method runs.
@@ -178,15 +152,15 @@ class ConfluentSink:
             await future
         except TimeoutError:
             self._set_healthy(False, "no acknowledgement within the delivery deadline")
-            raise _unavailable(
+            raise unavailable(
                 f"Kafka did not acknowledge within {self._settings.delivery_timeout_s:g} s"
             ) from None
         finally:
             deadline.cancel()
         if delivery.error is not None:
             self._delivery_failed(delivery.error)
-            raise _unavailable("Kafka refused the records: retry later")
-        self._last_ok = now = loop.time()
+            raise unavailable("Kafka refused the records: retry later")
+        self._last_ok = now = time.monotonic()
         self._metrics.delivery_seconds.observe(now - started)
         if not self._healthy:
             self._set_healthy(True, "delivered")
@@ -196,10 +170,6 @@ class ConfluentSink:
         delivery.future.cancel()
         if produced == 0:
             self._give_back(delivery.size, delivery.generation)
-
-    def _give_back(self, size: int, generation: int) -> None:
-        if generation == self._generation:  # else counted with a producer now gone
-            self._pending -= size
 
     def _tick(self) -> None:
         """Serve delivery reports while records are outstanding."""
@@ -227,29 +197,8 @@ class ConfluentSink:
         elif error.code() == KafkaError._ALL_BROKERS_DOWN:
             self._set_healthy(False, "all brokers down")
 
-    def _set_healthy(self, healthy: bool, why: str) -> None:
-        if healthy != self._healthy:
-            level = logging.INFO if healthy else logging.WARNING
-            message = "kafka available" if healthy else "kafka unavailable"
-            log.log(level, message, extra={"reason": why})
-        self._healthy = healthy
-        self._metrics.sink_healthy.set(1 if healthy else 0)
-
-    async def _watch(self) -> None:
-        interval = self._settings.health_interval_s
-        while True:
-            try:
-                if self._producer is None or self._broken:
-                    await self._restart_producer()
-                else:
-                    self._producer.poll(0)  # error events, when no request polls
-                    if self._loop.time() - self._last_ok > interval:
-                        ok = await self._probe(self._producer, interval)
-                        self._set_healthy(ok, "probe" if ok else "probe failed")
-            except Exception:  # the watcher must outlive anything Kafka throws at it
-                log.exception("kafka watcher error")
-                self._set_healthy(False, "watcher error")
-            await asyncio.sleep(interval)
+    def _serve(self, producer: Producer) -> None:
+        producer.poll(0)  # error events, when no request polls
 
     async def _restart_producer(self) -> None:
         await self._stop_producer(self._settings.delivery_timeout_s)
@@ -262,11 +211,7 @@ class ConfluentSink:
             self._set_healthy(False, "cannot start producer: Kafka not reachable")
             await self._discard(producer)
             return
-        self._producer, self._broken = producer, False
-        self._generation += 1
-        self._pending = 0
-        self._last_ok = self._loop.time()
-        self._set_healthy(True, "producer started")
+        self._adopt(producer)
 
     async def _stop_producer(self, timeout_s: float) -> None:
         producer, self._producer = self._producer, None
@@ -337,7 +282,3 @@ class ConfluentSink:
         if s.compression_level is not None and s.compression != "none":
             config["compression.level"] = s.compression_level
         return config
-
-
-def _unavailable(message: str) -> CollectorError:
-    return CollectorError(Cause.SINK_UNAVAILABLE, message)

@@ -14,7 +14,8 @@ Three promises:
   then refused at once (no 1 s wait each); a watcher probes the cluster every
   ``health_interval_s`` when nothing else proved it up, and brings the sink back by itself,
   rebuilding the producer if it broke. The producer is also started by the watcher, so the
-  collector comes up (not ready) while Kafka is down.
+  collector comes up (not ready) while Kafka is down. The watcher, the health and the byte
+  count are shared with confluent_sink.py (producer_sink.py).
 
 Partitioning is CRC-32 of the key modulo the partition count: deterministic across workers and
 restarts (per-device order), the same as librdkafka's "consistent" partitioner, and a C call
@@ -36,8 +37,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.structs import TopicPartition
 
-from collector.errors import Cause, CollectorError
 from collector.metrics import Metrics
+from collector.producer_sink import ProducerSink, unavailable
 from collector.records import Record
 from collector.settings import CollectorSettings
 
@@ -50,47 +51,16 @@ def crc32_partitioner(key: bytes | None, all_partitions: list[int], available: l
     return all_partitions[zlib.crc32(key) % len(all_partitions)]
 
 
-class KafkaSink:
-    def __init__(self, settings: CollectorSettings, metrics: Metrics):
-        self._settings = settings
-        self._metrics = metrics
-        self._producer: AIOKafkaProducer | None = None
-        self._healthy = False
-        self._broken = False  # the producer raised something it will not recover from
-        self._last_ok = 0.0
-        self._pending = 0
-        self._generation = 0  # bumped with each new producer: its records are counted anew
-        self._watcher: asyncio.Task[None] | None = None
-
-    # --- lifecycle
-
-    async def start(self) -> None:
-        self._watcher = asyncio.create_task(self._watch(), name="kafka-sink-watcher")
-
-    async def close(self, flush_timeout_s: float) -> None:
-        """Stop watching, then flush what the producer holds (bounded: Kafka may be gone)."""
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
-        self._healthy = False
-        await self._stop_producer(flush_timeout_s)
-
-    def is_healthy(self) -> bool:
-        return self._healthy
-
-    def pending_bytes(self) -> int:
-        return self._pending
-
+class KafkaSink(ProducerSink):
     # --- the request path
 
     async def send_batch(self, events: Sequence[Record], dead: Sequence[Record]) -> None:
         producer = self._producer
         if producer is None or not self._healthy:
-            raise _unavailable("Kafka is not available: retry later")
+            raise unavailable("Kafka is not available: retry later")
         size = sum(len(r.value) for r in events) + sum(len(r.value) for r in dead)
         if self._pending + size > self._settings.max_pending_bytes:
-            raise _unavailable("Kafka is not keeping up: retry later")
+            raise unavailable("Kafka is not keeping up: retry later")
         started = time.monotonic()
         generation = self._generation
         self._pending += size
@@ -112,17 +82,17 @@ class KafkaSink:
         except TimeoutError:
             self._give_back_when_settled(futures, size, generation)
             self._set_healthy(False, "no acknowledgement within the delivery deadline")
-            raise _unavailable(
+            raise unavailable(
                 f"Kafka did not acknowledge within {self._settings.delivery_timeout_s:g} s"
             ) from None
         except KafkaTimeoutError:
             self._give_back_when_settled(futures, size, generation)
-            raise _unavailable("Kafka is not keeping up: retry later") from None
+            raise unavailable("Kafka is not keeping up: retry later") from None
         except KafkaError as exc:
             self._give_back_when_settled(futures, size, generation)
             self._broken = True
             self._set_healthy(False, f"producer error {type(exc).__name__}")
-            raise _unavailable("Kafka is not available: retry later") from None
+            raise unavailable("Kafka is not available: retry later") from None
         self._give_back(size, generation)
         failed = next((r for r in acks.result() if isinstance(r, BaseException)), None)
         if failed is not None:
@@ -130,15 +100,11 @@ class KafkaSink:
             # (OutOfOrderSequenceNumber after a broker restart, for one). A new one starts clean.
             self._broken = True
             self._set_healthy(False, f"delivery failed: {type(failed).__name__}")
-            raise _unavailable("Kafka refused the records: retry later")
+            raise unavailable("Kafka refused the records: retry later")
         self._last_ok = time.monotonic()
         self._metrics.delivery_seconds.observe(self._last_ok - started)
         if not self._healthy:
             self._set_healthy(True, "delivered")
-
-    def _give_back(self, size: int, generation: int) -> None:
-        if generation == self._generation:  # else counted with a producer now gone
-            self._pending -= size
 
     def _give_back_when_settled(
         self, futures: list[asyncio.Future], size: int, generation: int
@@ -151,29 +117,7 @@ class KafkaSink:
         settled = asyncio.gather(*futures, return_exceptions=True)
         settled.add_done_callback(lambda _: self._give_back(size, generation))
 
-    # --- health
-
-    def _set_healthy(self, healthy: bool, why: str) -> None:
-        if healthy != self._healthy:
-            level = logging.INFO if healthy else logging.WARNING
-            message = "kafka available" if healthy else "kafka unavailable"
-            log.log(level, message, extra={"reason": why})
-        self._healthy = healthy
-        self._metrics.sink_healthy.set(1 if healthy else 0)
-
-    async def _watch(self) -> None:
-        interval = self._settings.health_interval_s
-        while True:
-            try:
-                if self._producer is None or self._broken:
-                    await self._restart_producer()
-                elif time.monotonic() - self._last_ok > interval:
-                    ok = await self._probe(interval)
-                    self._set_healthy(ok, "probe" if ok else "probe failed")
-            except Exception:  # the watcher must outlive anything Kafka throws at it
-                log.exception("kafka watcher error")
-                self._set_healthy(False, "watcher error")
-            await asyncio.sleep(interval)
+    # --- the producer
 
     async def _restart_producer(self) -> None:
         await self._stop_producer(self._settings.delivery_timeout_s)
@@ -190,11 +134,7 @@ class KafkaSink:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.stop(), 1.0)
             return
-        self._producer, self._broken = producer, False
-        self._generation += 1
-        self._pending = 0
-        self._last_ok = time.monotonic()
-        self._set_healthy(True, "producer started")
+        self._adopt(producer)
 
     async def _stop_producer(self, timeout_s: float) -> None:
         producer, self._producer = self._producer, None
@@ -205,10 +145,10 @@ class KafkaSink:
         except (TimeoutError, KafkaError) as exc:
             log.warning("kafka producer not flushed", extra={"reason": type(exc).__name__})
 
-    async def _probe(self, timeout_s: float) -> bool:
+    async def _probe(self, producer: AIOKafkaProducer, timeout_s: float) -> bool:
         """The cluster answers metadata and every partition of our topics has a reachable
         leader."""
-        client = self._producer.client
+        client = producer.client
         try:
             async with asyncio.timeout(timeout_s):
                 if not await client.force_metadata_update():
@@ -255,7 +195,3 @@ def new_sink(settings: CollectorSettings, metrics: Metrics):
     from collector.confluent_sink import ConfluentSink
 
     return ConfluentSink(settings, metrics)
-
-
-def _unavailable(message: str) -> CollectorError:
-    return CollectorError(Cause.SINK_UNAVAILABLE, message)
