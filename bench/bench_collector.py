@@ -24,7 +24,10 @@ own Kafka JVM only) and of the load generator, and the load average. On a machin
 other jobs, events/s and latencies follow their load; CPU per event much less so: compare
 that. The load generator is one Python process on uvloop with pre-built requests (and a
 parser of answers that costs a few finds); it competes with the collector and the broker for
-the same cores, and says how much it took.
+the same cores, and says how much it took. Two figures tell its share of the latencies: the
+503s' latency "after send" (from the request's write, so without any wait for a free
+connection), and its own loop lag (how late its 1-ms sleeps wake: an answer read that late
+looks that much slower).
 
 Measured on the 2-core machine shared with other engineers' Spark jobs (load average 5-9), the
 collector with 2 workers, after the work of issue 4's follow-up (confluent-kafka, lz4, linger
@@ -122,6 +125,7 @@ class Conn(asyncio.Protocol):
         self.transport = None
         self.buffer = b""
         self.scheduled = 0.0
+        self.sent = 0.0
         self.busy = False
 
     def connection_made(self, transport):
@@ -131,6 +135,7 @@ class Conn(asyncio.Protocol):
 
     def send(self, request: bytes, scheduled: float) -> None:
         self.busy, self.scheduled = True, scheduled
+        self.sent = self.pool.loop.time()
         self.transport.write(request)
 
     def data_received(self, data: bytes) -> None:
@@ -173,6 +178,8 @@ class Stats:
     statuses: dict[int, int] = field(default_factory=dict)
     ok_latency: list[float] = field(default_factory=list)
     shed_latency: list[float] = field(default_factory=list)
+    # From the request's write, not its schedule: without the wait for a free connection.
+    shed_after_send: list[float] = field(default_factory=list)
     shed_early: int = 0  # 503s answered before aiohttp parsed the request
     errors: int = 0
 
@@ -214,13 +221,15 @@ class Pool:
             self.opening -= 1
 
     def answered(self, conn: Conn, status: int, close: bool, early: bool = False) -> None:
-        latency = self.loop.time() - conn.scheduled
+        now = self.loop.time()
+        latency = now - conn.scheduled
         s = self.stats
         s.statuses[status] = s.statuses.get(status, 0) + 1
         if 200 <= status < 300:
             s.ok_latency.append(latency)
         elif status == 503:
             s.shed_latency.append(latency)
+            s.shed_after_send.append(now - conn.sent)
             s.shed_early += early
         if close:
             conn.transport.close()
@@ -270,6 +279,7 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
     loop = asyncio.get_running_loop()
     start = loop.time()
     interval = 1.0 / requests_per_s
+    lags: list[float] = []  # how late this loop's 1-ms sleeps wake: its own share of latency
     sent = 0
     peak_rss = 0
     next_rss = start
@@ -282,6 +292,7 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
             peak_rss = max(peak_rss, _rss(procs))
             next_rss = now + 0.5
         await asyncio.sleep(0.001)
+        lags.append(loop.time() - now - 0.001)
     await asyncio.sleep(1.5)  # let the answers of the last requests come in
     spent = [
         after - before
@@ -308,7 +319,9 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
         "errors": s.errors,
         "ok_ms": _percentiles(s.ok_latency),
         "shed_ms": _percentiles(s.shed_latency),
+        "shed_after_send_ms": _percentiles(s.shed_after_send),
         "shed_early": s.shed_early,
+        "loadgen_lag_ms": _percentiles(lags),
         "peak_rss_mb": round(peak_rss / 2**20),
         "connections": len(pool.conns),
         "cores": cores,
@@ -375,12 +388,14 @@ async def _wait_ready(port: int) -> None:
 def _line(name: str, r: dict) -> str:
     return (
         f"{name:<14} offered {r['offered_eps']:>8,.0f} ev/s  acked {r['acked_eps']:>8,.0f} ev/s  "
-        f"2xx {r['ok_ms']}  503 {r['shed_ms']}  statuses {r['statuses']} "
+        f"2xx {r['ok_ms']}  503 {r['shed_ms']} (after send {r['shed_after_send_ms']})  "
+        f"statuses {r['statuses']} "
         f"(503 before aiohttp: {r['shed_early']})  "
         f"unanswered {r['unanswered']}  errors {r['errors']}  rss {r['peak_rss_mb']} MB  "
         f"conns {r['connections']}  cores used {r['cores']}  "
         f"cpu us/event {r['cpu_us_per_event']}  "
-        f"loadgen us/request {r['loadgen_us_per_request']}  load avg {r['load_avg']}"
+        f"loadgen us/request {r['loadgen_us_per_request']}  "
+        f"loadgen loop lag {r['loadgen_lag_ms']}  load avg {r['load_avg']}"
     )
 
 
