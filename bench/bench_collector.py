@@ -291,8 +291,9 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
         if now >= next_rss:
             peak_rss = max(peak_rss, _rss(procs))
             next_rss = now + 0.5
+        asleep = loop.time()
         await asyncio.sleep(0.001)
-        lags.append(loop.time() - now - 0.001)
+        lags.append(loop.time() - asleep - 0.001)
     await asyncio.sleep(1.5)  # let the answers of the last requests come in
     spent = [
         after - before
