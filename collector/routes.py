@@ -9,13 +9,14 @@ from collector.cors import CorsPolicy, preflight
 from collector.ingest import COLLECTOR, ingest
 
 CORS_POLICY = web.AppKey("cors_policy", CorsPolicy)
+BATCH_PATH, EVENT_PATH = "/v1/batch", "/v1/event"  # the ingestion routes (shedding.py too)
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_post("/v1/batch", post_batch)
-    app.router.add_post("/v1/event", post_event)
-    app.router.add_route("OPTIONS", "/v1/batch", options)
-    app.router.add_route("OPTIONS", "/v1/event", options)
+    app.router.add_post(BATCH_PATH, post_batch)
+    app.router.add_post(EVENT_PATH, post_event)
+    app.router.add_route("OPTIONS", BATCH_PATH, options)
+    app.router.add_route("OPTIONS", EVENT_PATH, options)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

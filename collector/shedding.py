@@ -38,15 +38,13 @@ from collector.cors import CorsPolicy
 from collector.errors import Cause, CollectorError, error_response
 from collector.ingest import COLLECTOR
 from collector.metrics import Metrics
-from collector.routes import CORS_POLICY
+from collector.routes import BATCH_PATH, CORS_POLICY, EVENT_PATH
 
-_POST = b"POST /v1/"
-_ROUTES = {
-    b"batch ": "/v1/batch",
-    b"batch?": "/v1/batch",
-    b"event ": "/v1/event",
-    b"event?": "/v1/event",
-}
+_POST = b"POST "
+# The request target as it starts a request line (path, then a space or a query): the route.
+_ROUTES = {f"{path}{end}".encode(): path for path in (BATCH_PATH, EVENT_PATH) for end in " ?"}
+(_TARGET_LEN,) = {len(target) for target in _ROUTES}  # one length: one slice finds the route
+_TARGET = slice(len(_POST), len(_POST) + _TARGET_LEN)
 _HEAD_END = b"\r\n\r\n"
 _LENGTH = b"\r\ncontent-length:"
 _CHUNKED = b"\r\ntransfer-encoding:"
@@ -76,7 +74,7 @@ class Shedder:
         """The route of the request ``data`` starts, if it is one to shed now. An ingestion
         request let through is counted as arriving: it holds its place in the admission until
         its handler runs."""
-        route = _ROUTES.get(data[9:15]) if data.startswith(_POST) else None
+        route = _ROUTES.get(data[_TARGET]) if data.startswith(_POST) else None
         if route is None:
             return None
         if self._admission.full():
