@@ -86,7 +86,6 @@ def format_spec(settings: StackSettings, classpath: str) -> JvmSpec | None:
     """The storage-format command, or None when the log dir is already formatted."""
     if (data_dir(settings) / "meta.properties").exists():
         return None
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     conf = settings.stack_dir / "conf" / "kafka" / "server.properties"
     return _jvm(
         settings,
@@ -95,10 +94,21 @@ def format_spec(settings: StackSettings, classpath: str) -> JvmSpec | None:
         "format",
         "--standalone",
         "-t",
-        cluster_id,
+        new_cluster_id(),
         "-c",
         str(conf),
     )
+
+
+def new_cluster_id() -> str:
+    """A random cluster id the way Kafka makes one (``Uuid.randomUuid``): URL-safe base64 of 16
+    random bytes, drawn again when it starts with '-'. One in 64 does, and the format tool's
+    argument parser takes such a value for an option ("argument --cluster-id/-t: expected one
+    argument"): a fresh stack failed to start that way."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def server_spec(settings: StackSettings, classpath: str) -> JvmSpec:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from infra.endpoints import Endpoints
 from infra.errors import StackError
 from infra.jvm import JvmProcesses, JvmSpec
+from infra.kafka import new_cluster_id
 from infra.settings import StackSettings
 from infra.stack import LocalStack, _check_alive
 
@@ -114,3 +117,10 @@ def test_a_service_that_dies_while_starting_is_reported_with_its_exit_and_log(tm
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
+    # 0xf8 encodes to a leading '-' in URL-safe base64: the format tool would take it for a flag.
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x07" + bytes(15))])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(drawn))
+    assert new_cluster_id() == base64.urlsafe_b64encode(b"\x07" + bytes(15)).decode().rstrip("=")
