@@ -70,14 +70,15 @@ class Shedder:
         self._body = shed.body
         self._answers: dict[tuple[bytes, bool], bytes] = {}  # (origin, close) -> answer
 
-    def sheds(self, data: bytes) -> str | None:
-        """The route of the request ``data`` starts, if it is one to shed now. An ingestion
-        request let through is counted as arriving: it holds its place in the admission until
-        its handler runs."""
+    def sheds(self, data: bytes, may_answer: bool) -> str | None:
+        """The route of the request ``data`` starts, if it is one to shed here now (only when
+        ``may_answer``: aiohttp has answered all before it). An ingestion request let through
+        is counted as arriving, even one that aiohttp will shed: it holds its own place in the
+        admission until its handler runs, and ``admit()`` gives that place back."""
         route = _ROUTES.get(data[_TARGET]) if data.startswith(_POST) else None
         if route is None:
             return None
-        if self._admission.full():
+        if may_answer and self._admission.full():
             return route
         self._admission.arrive()
         return None
@@ -158,8 +159,8 @@ class ShedFirst(asyncio.Protocol):
             head = data[:end].lower()
             length = _body_length(head)
             size = None if length is None else end + len(_HEAD_END) + length
-            route = self._shedder.sheds(data)
-            if route is not None and _answered_all(handler):
+            route = self._shedder.sheds(data, _answered_all(handler))
+            if route is not None:
                 answer, close = self._shedder.answer(route, data, head, length)
                 assert self._transport is not None
                 self._transport.write(answer)

@@ -12,6 +12,12 @@ import asyncio
 import orjson
 import pytest
 
+from collector.admission import AdaptiveLimit, Admission
+from collector.cors import CorsPolicy
+from collector.errors import CollectorError
+from collector.metrics import Metrics
+from collector.routes import BATCH_PATH
+from collector.shedding import Shedder
 from collector.sink import MemorySink
 
 SLOW_S = 1.0  # long enough that a busy machine still sheds while it holds the slot
@@ -198,3 +204,20 @@ def test_a_request_pipelined_behind_one_aiohttp_has_not_answered_waits_for_that_
     healthz, shed = runner.run(scenario())
     assert healthz[0] == 200 and healthz[2] == {"alive": True}
     assert shed[0] == 503 and not _shed_here(*shed)  # shed by the request path, in order
+
+
+def test_a_request_left_to_aiohttp_while_full_holds_its_own_arriving_place():
+    """Admission full, but aiohttp has not answered the connection's earlier request: this one
+    goes to aiohttp, whose admit() sheds it. Until then it counts as arriving, so that admit()
+    gives back its own place and not that of another request on its way."""
+    admission = Admission(1, AdaptiveLimit(1, 1, 1))
+    shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), max_body_bytes=1 << 20)
+    admission.admit()  # the only place: full
+    request = _post(b"{}")
+    assert shedder.sheds(request, may_answer=True) == BATCH_PATH
+    assert admission.arriving == 0  # answered here: it never arrives
+    assert shedder.sheds(request, may_answer=False) is None
+    assert admission.arriving == 1
+    with pytest.raises(CollectorError):
+        admission.admit()
+    assert admission.arriving == 0
