@@ -17,7 +17,8 @@ time shifted by the retry delay); 10% of devices without session ids.
 Spark: ``batch.jobs.run_reports`` -- exactly what ``spark-submit batch/reports.py`` runs: list
 the 26 hour folders, read, deduplicate, cache, quality row, the six reports, each written as
 Parquet with its atomic swap, in a JVM with the jobs' flags (batch/session.py JAVA_OPTIONS).
-Timed from the call to the last report written (the JVM's start is printed apart). DuckDB: the
+Timed from the call to the last report written (the JVM's start is printed apart), with the
+CPU the JVM used meanwhile and how much of it went to the JIT and the GC. DuckDB: the
 same definitions in SQL (dedup, then each report written with COPY), same thread count; its
 totals are compared with Spark's as a cross-check.
 
@@ -41,6 +42,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -52,6 +54,7 @@ from schemas import arrow_schema
 
 GOAL_S = 90.0
 SECONDS = "spark seconds:"  # how a --spark-only child reports its time
+JVM_CPU = "the JVM used"  # and what its JVM used (_jvm_line)
 DATE, TZ = dt.date(2026, 11, 11), "Asia/Shanghai"
 PARTITIONS = 6
 ROWS_PER_FILE = 200_000
@@ -252,12 +255,39 @@ def run_spark(
     configure(spark)
     jvm_s = time.monotonic() - started
     settings = BatchSettings(date=DATE, tz=TZ, events=f"file://{root}", reports=f"file://{reports}")
+    before = _jvm_seconds(spark)
     started = time.monotonic()
     quality = run_reports(spark, settings, list(REPORTS))
     total_s = time.monotonic() - started
+    used = [after - then for after, then in zip(_jvm_seconds(spark), before, strict=True)]
     totals = _spark_totals(spark, reports)
     spark.stop()
-    return {"start_s": jvm_s, "total_s": total_s, "quality": quality, "totals": totals}
+    return {
+        "start_s": jvm_s,
+        "total_s": total_s,
+        "jvm": _jvm_line(*used),
+        "quality": quality,
+        "totals": totals,
+    }
+
+
+def _jvm_seconds(spark) -> tuple[float, float, float]:
+    """The driver JVM's CPU seconds so far (all its threads: in local mode the tasks run there
+    too), and its JIT compilers' and garbage collector's seconds (JMX: each summed over their
+    threads). Where a run's time went: on 2 cores a cold run spends about a quarter of its CPU
+    compiling the code each query generates."""
+    beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory
+    cpu = psutil.Process(beans.getRuntimeMXBean().getPid()).cpu_times()
+    jit_ms = beans.getCompilationMXBean().getTotalCompilationTime()
+    gc_ms = sum(gc.getCollectionTime() for gc in beans.getGarbageCollectorMXBeans())
+    return cpu.user + cpu.system, jit_ms / 1000, gc_ms / 1000
+
+
+def _jvm_line(cpu_s: float, jit_s: float, gc_s: float) -> str:
+    return (
+        f"{JVM_CPU} {cpu_s:.1f} core-s of CPU: JIT compiling {jit_s:.1f} s, GC {gc_s:.1f} s, "
+        f"the rest (tasks, planning) {cpu_s - jit_s - gc_s:.1f} s"
+    )
 
 
 def _spark_totals(spark, reports: Path) -> dict:
@@ -526,7 +556,7 @@ def main() -> int:
             options.java_options,
         )
         if options.spark_only:
-            print(f"{SECONDS} {spark['total_s']}", flush=True)
+            print(f"{SECONDS} {spark['total_s']}\n{spark['jvm']}", flush=True)
             continue
         runs = [*earlier, spark["total_s"]]
         judged = statistics.median(runs)
@@ -541,6 +571,7 @@ def main() -> int:
             f"({spark['quality']['duplicates_removed']:,} duplicates removed)",
             flush=True,
         )
+        print(f"  {spark['jvm']} (the last run)", flush=True)
         if options.no_duckdb:
             continue
         threads = int(options.master.removeprefix("local[").rstrip("]").replace("*", "0")) or 2
@@ -566,7 +597,8 @@ def spark_in_child(n: int, options: argparse.Namespace) -> float:
     if done.returncode != 0 or not found:
         raise SystemExit(f"a Spark run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     seconds = float(found[-1].removeprefix(SECONDS))
-    print(f"spark run in a fresh JVM: {seconds:.1f} s", flush=True)
+    used = next((line for line in done.stdout.splitlines() if line.startswith(JVM_CPU)), "")
+    print(f"spark run in a fresh JVM: {seconds:.1f} s; {used}", flush=True)
     return seconds
 
 
