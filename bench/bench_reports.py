@@ -273,9 +273,11 @@ def run_spark(
 
 def _jvm_seconds(spark) -> tuple[float, float, float]:
     """The driver JVM's CPU seconds so far (all its threads: in local mode the tasks run there
-    too), and its JIT compilers' and garbage collector's seconds (JMX: each summed over their
-    threads). Where a run's time went: on 2 cores a cold run spends about a quarter of its CPU
-    compiling the code each query generates."""
+    too), and the seconds its JIT compilers and garbage collector were at work (JMX: elapsed,
+    summed over their threads, so on a busy machine a little more than their CPU). Where a
+    run's time went: on 2 cores a cold run spends about a quarter of its CPU compiling code,
+    the queries' generated classes and as much again of Spark's planner, code generator
+    (Janino) and task serialization, whatever the data's size."""
     beans = spark.sparkContext._jvm.java.lang.management.ManagementFactory
     cpu = psutil.Process(beans.getRuntimeMXBean().getPid()).cpu_times()
     jit_ms = beans.getCompilationMXBean().getTotalCompilationTime()
