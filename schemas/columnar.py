@@ -38,23 +38,14 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.table import (
-    _DROPPED,
-    _EVENT_LAYOUT,
-    _NOTHING,
-    COLUMNS,
-    Column,
-    _convert,
-    _json,
-    arrow_schema,
-    to_row,
-)
+from schemas.columns import COLUMNS, DROPPED, EVENT_LAYOUT, Column
+from schemas.table import _NOTHING, _convert, _json, arrow_schema, to_row
 from schemas.timestamps import EPOCH_MS_MAX, EPOCH_MS_MIN
 
 _SCHEMA = arrow_schema()
 _NONE = type(None)
 _EMPTY: dict[str, Any] = {}  # stands for an absent, null or non-object value; never written to
-_TOP_KEYS = frozenset(_EVENT_LAYOUT.tree) | _DROPPED  # keys that never go to `extra` as such
+_TOP_KEYS = frozenset(EVENT_LAYOUT.tree) | DROPPED  # keys that never go to `extra` as such
 _INT32 = (-(2**31), 2**31)
 # The RFC 3339 times an Arrow cast reads exactly as `parse_time` does (timestamps.py accepts
 # more: "t", "z", leap seconds, 7+ digits of fraction; those take the slow way).
@@ -126,7 +117,7 @@ Leftovers = defaultdict[int, list[tuple[Path, Any]]]
 def _columnar(events: list[dict[str, Any]]) -> Mapped:
     left: Leftovers = defaultdict(list)
     raw: dict[str, list[Any]] = {}
-    _gather(events, _EVENT_LAYOUT.tree, (), raw, left)
+    _gather(events, EVENT_LAYOUT.tree, (), raw, left)
     converted: dict[str, pa.Array] = {}
     for convert, columns in _KINDS:
         arrays = convert(columns, [raw[column.name] for column in columns], left)

@@ -1,7 +1,8 @@
 """The landed table: one row per enriched event, typed columns for what reports read.
 
-`COLUMNS` is the one declarative list (column name, Arrow type, where the value is in the
-enriched event); `arrow_schema()` and `to_row()` both come from it, and the Spark schema comes
+`COLUMNS` (schemas/columns.py) is the one declarative list (column name, kind, where the value
+is in the enriched event); `arrow_type()` gives each kind its Arrow type here, `arrow_schema()`
+and `to_row()` come from them, and the Spark schema comes
 from `arrow_schema()` (schemas/spark.py). Whatever no column holds is kept, losslessly, as JSON
 in `extra`, with the event's own nesting: {"ts": ..., "properties": {"coupon": "D11-50"}}.
 
@@ -22,93 +23,40 @@ A value that does not fit its column (impossible after validation) leaves the co
 is kept whole in `extra`, so a bad record can never stop the lander.
 """
 
-import functools
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
+from schemas.columns import (
+    COLUMNS,
+    DROPPED,
+    EVENT_LAYOUT,
+    EXTRA,
+    ITEM_COLUMNS,
+    ITEM_LAYOUT,
+    Column,
+    Layout,
+)
 from schemas.timestamps import parse_time
 
 MONEY = pa.decimal128(18, 4)
 TIME = pa.timestamp("us", tz="UTC")
-EXTRA = "extra"
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: pa.DataType
-    path: tuple[str, ...]  # where the value is in the enriched event (or in an item)
-    nullable: bool = True
-
-    def field(self) -> pa.Field:
-        return pa.field(self.name, self.type, nullable=self.nullable)
-
-    @functools.cached_property
-    def kind(self) -> str:
-        """Which converter turns a JSON value into this column's value."""
-        if pa.types.is_decimal(self.type):
-            return "decimal"
-        if pa.types.is_timestamp(self.type):
-            return "timestamp"
-        if pa.types.is_list(self.type):
-            return "items"
-        return str(self.type)  # "string", "int32"
-
-
-def _text(name: str, *path: str) -> Column:
-    return Column(name, pa.string(), path or (name,))
-
-
-ITEM_COLUMNS = (
-    _text("sku"),
-    _text("category"),
-    Column("price", MONEY, ("price",)),
-    Column("quantity", pa.int32(), ("quantity",)),
-)
-ITEM = pa.struct([c.field() for c in ITEM_COLUMNS])
-
-COLUMNS = (
-    Column("event_id", pa.string(), ("event_id",), nullable=False),
-    Column("type", pa.string(), ("type",), nullable=False),
-    Column("event_time", TIME, ("event_time",), nullable=False),
-    Column("received_at", TIME, ("received_at",), nullable=False),
-    Column("device_id", pa.string(), ("device_id",), nullable=False),
-    _text("user_id"),
-    _text("session_id"),
-    _text("app_id"),
-    Column("schema_version", pa.int32(), ("schema_version",)),
-    _text("ip"),
-    _text("user_agent"),
-    _text("page_url", "page", "url"),
-    _text("page_referrer", "page", "referrer"),
-    _text("page_title", "page", "title"),
-    _text("platform", "context", "platform"),
-    _text("app_version", "context", "app_version"),
-    _text("locale", "context", "locale"),
-    _text("campaign_source", "context", "campaign", "source"),
-    _text("campaign_medium", "context", "campaign", "medium"),
-    _text("campaign_name", "context", "campaign", "name"),
-    _text("order_id", "properties", "order_id"),
-    Column("amount", MONEY, ("properties", "amount")),
-    _text("currency", "properties", "currency"),
-    _text("sku", "properties", "sku"),
-    _text("category", "properties", "category"),
-    Column("price", MONEY, ("properties", "price")),
-    Column("quantity", pa.int32(), ("properties", "quantity")),
-    _text("query", "properties", "query"),
-    _text("method", "properties", "method"),
-    Column("items", pa.list_(ITEM), ("properties", "items")),  # each item: ITEM_COLUMNS
-)
-
-# Dropped, not kept in `extra`: a credential of sorts, and `app_id` already says whose it is.
-_DROPPED = frozenset({"write_key"})
 _NOTHING = object()  # "the column holds all of it": nothing to keep in `extra`
+
+
+def arrow_type(kind: str) -> pa.DataType:
+    """The Arrow type of a column kind (schemas/columns.py)."""
+    if kind == "items":
+        return pa.list_(ITEM)
+    return _TYPES[kind]
+
+
+_TYPES = {"string": pa.string(), "int32": pa.int32(), "decimal": MONEY, "timestamp": TIME}
+ITEM = pa.struct([c.field() for c in ITEM_COLUMNS])
 
 
 def arrow_schema() -> pa.Schema:
@@ -117,8 +65,8 @@ def arrow_schema() -> pa.Schema:
 
 def to_row(event: Mapping[str, Any]) -> dict[str, Any]:
     """The row of one enriched event: {column: value}, with what is left over in `extra`."""
-    row, rest = _split(event, _EVENT_LAYOUT)
-    for key in _DROPPED:
+    row, rest = _split(event, EVENT_LAYOUT)
+    for key in DROPPED:
         rest.pop(key, None)
     row[EXTRA] = _json(rest) if rest else None
     return row
@@ -135,27 +83,7 @@ def to_table(events: Iterable[Mapping[str, Any]]) -> pa.Table:
     return pa.Table.from_pylist([to_row(e) for e in events], schema=arrow_schema())
 
 
-@dataclass(frozen=True)
-class _Layout:
-    """Columns as a tree of the event's keys: one walk over an event finds every column."""
-
-    names: tuple[str, ...]
-    tree: dict[str, Any]  # {"page": {"url": Column(page_url), ...}, "type": Column(type), ...}
-
-    @classmethod
-    def of(cls, columns: Iterable[Column]) -> "_Layout":
-        columns = tuple(columns)
-        tree: dict[str, Any] = {}
-        for column in columns:
-            *parents, leaf = column.path
-            node = tree
-            for key in parents:
-                node = node.setdefault(key, {})
-            node[leaf] = column
-        return cls(tuple(c.name for c in columns), tree)
-
-
-def _split(obj: Mapping[str, Any], layout: _Layout) -> tuple[dict[str, Any], dict[str, Any]]:
+def _split(obj: Mapping[str, Any], layout: Layout) -> tuple[dict[str, Any], dict[str, Any]]:
     """(typed values by column name, what no column holds) for one object."""
     row = dict.fromkeys(layout.names)
     return row, _walk(obj, layout.tree, row)
@@ -225,15 +153,13 @@ def _items(column: Column, value: Any) -> tuple[Any, Any]:
         raise TypeError(column.name)
     structs, rests = [], []
     for item in value:
-        struct, rest = _split(item, _ITEM_LAYOUT) if isinstance(item, dict) else (None, item)
+        struct, rest = _split(item, ITEM_LAYOUT) if isinstance(item, dict) else (None, item)
         structs.append(struct)
         rests.append(rest)
     # Positional, so extra's items line up with the column's: [{}, {"gift_wrap": true}].
     return structs, (rests if any(r != {} for r in rests) else _NOTHING)
 
 
-_EVENT_LAYOUT = _Layout.of(COLUMNS)
-_ITEM_LAYOUT = _Layout.of(ITEM_COLUMNS)
 _CONVERTERS = {
     "string": _string,
     "int32": _int32,
