@@ -1,7 +1,9 @@
 """Kafka records of the collector: what goes in them is decided here, not in the sink.
 
 - a valid event: key ``device_id`` (one device's events stay in order on one partition),
-  value the enriched event as JSON;
+  value the enriched event as JSON, in the landed table's shape: the fields that have a column
+  where they are, everything else in ``extra`` (``schemas.record.split_extra``), so that the
+  lander can read a whole poll natively;
 - a rejected event, for the DLQ: value ``{"reason", "index", "write_key", "app_id",
   "received_at", "ip", "user_agent", "raw"}`` where ``raw`` is the event as it came. Key the
   event's ``device_id`` when it has a usable one, else none.
@@ -17,6 +19,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from collector.enrich import RequestFacts
+from schemas.record import split_extra
 
 _MAX_KEY = 256
 
@@ -28,7 +31,7 @@ class Record(NamedTuple):
 
 
 def event_record(enriched: dict[str, Any]) -> Record:
-    return Record(enriched["device_id"].encode(), orjson.dumps(enriched))
+    return Record(enriched["device_id"].encode(), orjson.dumps(split_extra(enriched)))
 
 
 def dead_record(raw: Any, reason: str, index: int, write_key: str, facts: RequestFacts) -> Record:

@@ -39,7 +39,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.columns import COLUMNS, DROPPED, EVENT_LAYOUT, Column
-from schemas.table import _NOTHING, _convert, _json, arrow_schema, to_row
+from schemas.record import extra_json
+from schemas.table import _NOTHING, _convert, arrow_schema, to_row
 from schemas.timestamps import EPOCH_MS_MAX, EPOCH_MS_MIN
 
 _SCHEMA = arrow_schema()
@@ -207,7 +208,7 @@ def _extras(events: list[dict[str, Any]], left: Leftovers) -> tuple[list[str | N
                     node = node.setdefault(key, {})
                 node[path[-1]] = value
         try:
-            extras.append(_json(rest) if rest else None)
+            extras.append(extra_json(rest) if rest else None)
         except Exception as exc:  # not JSON (an object no event decoded from JSON holds)
             refused[i] = f"{type(exc).__name__}: {exc}"
             extras.append(None)

@@ -23,12 +23,10 @@ A value that does not fit its column (impossible after validation) leaves the co
 is kept whole in `extra`, so a bad record can never stop the lander.
 """
 
-import json
 from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
 from schemas.columns import (
@@ -41,6 +39,7 @@ from schemas.columns import (
     Column,
     Layout,
 )
+from schemas.record import extra_json
 from schemas.timestamps import parse_time
 
 MONEY = pa.decimal128(18, 4)
@@ -68,15 +67,8 @@ def to_row(event: Mapping[str, Any]) -> dict[str, Any]:
     row, rest = _split(event, EVENT_LAYOUT)
     for key in DROPPED:
         rest.pop(key, None)
-    row[EXTRA] = _json(rest) if rest else None
+    row[EXTRA] = extra_json(rest) if rest else None
     return row
-
-
-def _json(value: dict[str, Any]) -> str:
-    try:
-        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-    except TypeError:  # an integer beyond 64 bits, which Python's json module can parse
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def to_table(events: Iterable[Mapping[str, Any]]) -> pa.Table:

@@ -1,9 +1,11 @@
 """Record values -> rows of the landed table, one Arrow batch per poll, and the reason each
 refused record cannot be a row.
 
-The mapping itself is `schemas.to_record_batch` (columnar; `schemas.to_row` is its reference);
-this module only decides what the lander refuses. Reasons are a closed set (they label the DLQ
-metric); the detail says what exactly.
+The mapping itself is in schemas/: `schemas.native.from_values` reads a whole poll with Arrow's
+JSON reader when every value is in the split shape the collector writes (schemas/record.py);
+otherwise `schemas.to_record_batch` (columnar; `schemas.to_row` is its reference) maps the
+events, `extra` joined back first, and this module decides what the lander refuses. Reasons
+are a closed set (they label the DLQ metric); the detail says what exactly.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import orjson
 import pyarrow as pa
 
 from schemas import to_record_batch, to_row
+from schemas.native import from_values
+from schemas.record import join_extra
 
 # Columns the table declares non-null: a row without them cannot be landed or bucketed.
 REQUIRED = ("event_id", "type", "event_time", "received_at", "device_id")
@@ -42,6 +46,9 @@ class Decoded:
 
 def decode_batch(values: Sequence[bytes | None]) -> Decoded:
     """The rows of record values, and why the others cannot be rows."""
+    native = from_values(values)  # the usual poll: every value as the collector writes it
+    if native is not None:
+        return Decoded(native, list(range(len(values))), [])
     batches: list[pa.RecordBatch] = []
     rows: list[int] = []
     rejected: list[tuple[int, Reason, str]] = []
@@ -91,7 +98,7 @@ def _decode_chunk(values: Sequence[bytes | None], first: int) -> Decoded:
             kind = type(event).__name__
             rejected.append((i, Reason.NOT_OBJECT, f"JSON {kind}, not an object"))
             continue
-        events.append(event)
+        events.append(join_extra(event))
         where.append(i)
     mapped = to_record_batch(events)
     batch, rows = mapped.batch, where

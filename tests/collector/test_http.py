@@ -47,6 +47,8 @@ def test_batch_is_accepted_enriched_and_keyed_by_device(served, sink, make_event
     assert stored["schema_version"] == 1
     assert stored["received_at"].endswith("Z")
     assert "write_key" not in stored
+    # The landed table's shape: what has no column (the client's ts) is in `extra`.
+    assert "ts" not in stored and orjson.loads(stored["extra"])["ts"] == events[0]["ts"]
     assert sink.dead == []
 
 

@@ -70,7 +70,7 @@ def test_accepted_events_are_in_kafka_enriched_and_keyed_by_device(
     for i, sent in enumerate(events):
         key, stored = by_device[f"d_{run}_{i}"]
         assert key == sent["device_id"].encode()
-        assert stored["type"] == sent["type"] and stored["ts"] == sent["ts"]
+        assert stored["type"] == sent["type"] and orjson.loads(stored["extra"])["ts"] == sent["ts"]
         assert stored["app_id"] == "dev"
         assert stored["ip"] == "127.0.0.1"
         assert stored["user_agent"] == "sdk/1.0"

@@ -1,0 +1,155 @@
+"""Record values in the split shape (schemas/record.py) -> one Arrow record batch, natively.
+
+The lander's fast path: a whole poll is joined into newline-delimited JSON and read by Arrow's
+JSON reader against the record's closed schema, with no Python per event. It gives the very rows
+`to_record_batch(join_extra(...))` gives (tests/schemas/test_schema_columnar.py compares them),
+or None: then nothing is lost, the caller maps the poll the reference way. None when:
+- a value is missing, does not start an object, holds two objects, or is not UTF-8 (the lines
+  would not be the records one for one);
+- Arrow refuses it: an unknown key (a record the collector did not split), a value not of its
+  column's type, an integer beyond int32, duplicate keys;
+- a time is not of the plain RFC 3339 subset the Arrow cast reads as `parse_time` does;
+- a required column is null;
+- a money value is not exactly a decimal of scale 4 below 10^11. Money is read as a float, as
+  the reference reads it, then scaled; a value that does not come back as the same float (more
+  decimals, too large to be exact) is the reference's to round and keep in `extra`. Arrow's
+  own decimal reader is not used: it reads "1.5" (a string) as a number and, in Arrow 26,
+  some tiny exponents ("1e-43") as 0 instead of refusing them.
+
+`extra` is taken as the record has it: the collector wrote it with `extra_json`, which is
+what the reference writes too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from itertools import repeat
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from schemas.columnar import _PLAIN_TIME
+from schemas.columns import COLUMNS, EVENT_LAYOUT, EXTRA, ITEM_LAYOUT, Column
+from schemas.table import arrow_schema
+
+_SCHEMA = arrow_schema()
+_SCALE = 10.0**4  # of the money columns (decimal(18, 4))
+_UNIT = pa.scalar(Decimal("0.0001"), pa.decimal128(4, 4))
+_MONEY_LIMIT = 10**11  # below it, with 4 decimals, a value has at most 15 digits: float-exact
+# Read as JSON has them, converted after: times as text, money as the float it is in JSON.
+_AS_READ = {"timestamp": pa.string(), "decimal": pa.float64()}
+
+
+def _record_type(tree: dict[str, Any]) -> pa.StructType:
+    """The record's nested type: the event's objects as structs, columns as _AS_READ."""
+    fields = []
+    for key, node in tree.items():
+        if not isinstance(node, Column):
+            fields.append(pa.field(key, _record_type(node)))
+        elif node.kind == "items":
+            fields.append(pa.field(key, pa.list_(_record_type(ITEM_LAYOUT.tree))))
+        else:
+            fields.append(pa.field(key, _AS_READ.get(node.kind, node.type)))
+    return pa.struct(fields)
+
+
+RECORD_SCHEMA = pa.schema([*_record_type(EVENT_LAYOUT.tree), pa.field(EXTRA, pa.string())])
+_PARSE = pj.ParseOptions(explicit_schema=RECORD_SCHEMA, unexpected_field_behavior="error")
+# One block for the whole poll; the lander already runs this in a thread of its own.
+_READ = pj.ReadOptions(use_threads=False, block_size=1 << 30)
+
+
+def from_values(values: Sequence[bytes | None]) -> pa.RecordBatch | None:
+    """The rows of these record values, natively; None if the reference must map them."""
+    text = _ndjson(values)
+    if text is None:
+        return None
+    try:
+        table = pj.read_json(pa.py_buffer(text), read_options=_READ, parse_options=_PARSE)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if table.num_rows != len(values):
+        return None
+    record = table.combine_chunks().to_batches()[0]
+    arrays = [_column(record, column) for column in COLUMNS]
+    if any(array is None for array in arrays):
+        return None
+    return pa.RecordBatch.from_arrays([*arrays, record.column(EXTRA)], schema=_SCHEMA)
+
+
+def _ndjson(values: Sequence[bytes | None]) -> bytes | None:
+    """The values as lines, if each starts an object and all are UTF-8.
+
+    A value that starts an object is one row or more, or Arrow refuses it; so when the rows
+    are as many as the values, each value is one row, in order (a line break inside a value
+    makes a row more, or a line Arrow refuses)."""
+    try:
+        if not all(map(bytes.startswith, values, repeat(b"{"))):  # type: ignore[arg-type]
+            return None
+    except TypeError:  # a value is None (a tombstone)
+        return None
+    text = b"\n".join(values)  # type: ignore[arg-type]
+    if not text.isascii():
+        try:
+            text.decode()  # Arrow does not check: invalid UTF-8 would land as it is
+        except UnicodeDecodeError:
+            return None
+    return text
+
+
+def _column(record: pa.RecordBatch, column: Column) -> pa.Array | None:
+    """The column as the table has it, from the record's nested arrays; None if the
+    reference must decide."""
+    array = record.column(column.path[0])
+    for key in column.path[1:]:
+        array = pc.struct_field(array, key)  # null where the object is null
+    if not column.nullable and array.null_count:
+        return None
+    if column.kind == "timestamp":
+        return _time(array, column.type)
+    if column.kind == "decimal":
+        return _money(array, column.type)
+    if column.kind == "items":
+        return _items(array, column.type)
+    return array
+
+
+def _time(strings: pa.Array, time: pa.DataType) -> pa.Array | None:
+    if pc.match_substring_regex(strings, _PLAIN_TIME).false_count:
+        return None  # the reference parses the others
+    try:
+        return strings.cast(time)
+    except pa.ArrowInvalid:  # not in the calendar (February 30)
+        return None
+
+
+def _money(floats: pa.Array, money: pa.DataType) -> pa.Array | None:
+    """The decimals of these floats, if each is exactly one (what Decimal(repr(x)) is)."""
+    if floats.null_count == len(floats):
+        return floats.cast(money)
+    low, high = pc.min_max(floats).values()
+    if max(-low.as_py(), high.as_py()) >= _MONEY_LIMIT:
+        return None
+    # Below the limit, x * 10^4 is within 0.15 of the integer n of the decimal x stands for,
+    # and n / 10^4 (exact operands, one rounding) is x again exactly when there is one.
+    units = pc.round(pc.multiply(floats, _SCALE))
+    if not pc.all(pc.equal(pc.divide(units, _SCALE), floats)).as_py():
+        return None  # more decimals than the scale: the reference rounds, and keeps the float
+    exact = pc.multiply(units.cast(pa.int64()).cast(pa.decimal128(19, 0)), _UNIT)
+    return exact.cast(money)
+
+
+def _items(lists: pa.ListArray, items: pa.ListType) -> pa.Array | None:
+    """The items with their prices as decimals (their other fields are as read)."""
+    structs = lists.values
+    item = items.value_type
+    fields = [structs.field(f.name) for f in item]
+    price = item.get_field_index("price")
+    fields[price] = _money(fields[price], item.field(price).type)
+    if fields[price] is None:
+        return None
+    structs = pa.StructArray.from_arrays(fields, fields=list(item), mask=structs.is_null())
+    return pa.ListArray.from_arrays(lists.offsets, structs, mask=lists.is_null())

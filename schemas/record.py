@@ -1,0 +1,183 @@
+"""The value of a `surge.events` record: the enriched event, already in the landed table's shape.
+
+Its fields that have a column (schemas/columns.py) stay where they are. Everything else moves
+into `extra`, a JSON text: the unknown top-level keys (`ts`, `sent_at`, `$lib`...), the
+unknown keys of its objects and of its items, nested as in the event. That text is exactly what
+the landed table's `extra` column holds for the event.
+
+    split_extra({"type": "order_placed", "ts": 1794326403120, "properties": {"amount": 9.9,
+                 "coupon": "D11-50"}, ...})
+    -> {"type": "order_placed", "properties": {"amount": 9.9}, ...,
+        "extra": '{"properties":{"coupon":"D11-50"},"ts":1794326403120}'}
+
+Why the split is the collector's: every record then has one closed shape, so the lander reads a
+whole poll with Arrow's native JSON reader (schemas/native.py) instead of decoding each event
+in Python, and the collector, which holds the event as a dict already, pays about 1-2 us for it.
+
+`join_extra` is the inverse. The lander's reference path (schemas.to_row, for records the native
+reader refuses) maps the joined event, so both paths give the same row. Values that do not fit
+their column (an amount with five decimals, a count of 2.0) are not moved: the native reader
+refuses them, and the reference keeps them in `extra` as it always did.
+
+No pyarrow here: the collector imports this module.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+from schemas.columns import COLUMNS, DROPPED, EVENT_LAYOUT, EXTRA, ITEM_LAYOUT
+
+# Where the one list of objects with columns of their own is: ("properties", "items").
+*_ITEMS_IN, _ITEMS = next(column.path for column in COLUMNS if column.kind == "items")
+
+
+_SHAPES = 1 << 12
+
+
+class _Object:
+    """The known keys of one kind of object, and its objects that have columns inside."""
+
+    def __init__(self, tree: dict[str, Any], path: tuple[str, ...] = ()):
+        self.known = frozenset(tree)
+        self.objects = [
+            (key, _Object(node, (*path, key))) for key, node in tree.items() if type(node) is dict
+        ]
+        self.has_items = list(path) == _ITEMS_IN
+        self.leaf = not self.objects and not self.has_items  # nothing to look into
+        # Its keys in order -> those no column holds: objects of a kind come in few shapes,
+        # and a lookup is cheaper than testing each key of each object.
+        self.unknown_in: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def unknown(self, obj: dict[str, Any]) -> tuple[str, ...]:
+        shape = tuple(obj)
+        unknown = self.unknown_in.get(shape)
+        if unknown is None:
+            if len(self.unknown_in) >= _SHAPES:
+                self.unknown_in.clear()
+            unknown = self.unknown_in[shape] = tuple(k for k in shape if k not in self.known)
+        return unknown
+
+
+_EVENT = _Object(EVENT_LAYOUT.tree)
+_ITEM_KNOWN = frozenset(ITEM_LAYOUT.tree)
+
+
+def extra_json(rest: dict[str, Any]) -> str:
+    """The `extra` text of what no column holds: sorted keys, so a rerun writes the same."""
+    try:
+        return orjson.dumps(rest, option=orjson.OPT_SORT_KEYS).decode()
+    except TypeError:  # an integer beyond 64 bits, which Python's json module can parse
+        return json.dumps(rest, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def split_extra(event: dict[str, Any]) -> dict[str, Any]:
+    """The record value of an enriched event: its columns in place, the rest in `extra`.
+
+    A top-level `extra` the client sent is part of the rest, like any unknown key. The event
+    and its objects are left as they are; what changes is copied."""
+    kept, rest = _split(event, _EVENT)
+    if rest:
+        for key in DROPPED:  # never in `extra` (the collector drops them before)
+            rest.pop(key, None)
+    if not rest:
+        return kept
+    if kept is event:
+        kept = dict(event)
+    kept[EXTRA] = extra_json(rest)
+    return kept
+
+
+def _split(obj: dict[str, Any], node: _Object) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(obj without the keys no column holds, those keys), obj itself when nothing moves."""
+    rest = None
+    if not obj.keys() <= node.known:
+        obj = dict(obj)
+        rest = {key: obj.pop(key) for key in node.unknown(obj)}
+    for key, inner_node in node.objects:
+        inner = obj.get(key)
+        if type(inner) is dict and not (inner_node.leaf and inner.keys() <= inner_node.known):
+            kept, inner_rest = _split(inner, inner_node)
+            if inner_rest:
+                obj = _changed(obj, key, kept, rest)
+                rest = rest or {}
+                rest[key] = inner_rest
+    if node.has_items:
+        items = obj.get(_ITEMS)
+        if type(items) is list:
+            kept_items, item_rests = _split_items(items)
+            if item_rests is not None:
+                obj = _changed(obj, _ITEMS, kept_items, rest)
+                rest = rest or {}
+                rest[_ITEMS] = item_rests
+    return obj, rest
+
+
+def _changed(obj: dict[str, Any], key: str, value: Any, rest: dict | None) -> dict[str, Any]:
+    """obj with key set to value: a copy, unless obj is one already (rest says it is)."""
+    if rest is None:
+        obj = dict(obj)
+    obj[key] = value
+    return obj
+
+
+def _split_items(items: list[Any]) -> tuple[list[Any], list[Any] | None]:
+    """(items without their unknown keys, what each keeps in `extra`, position by position:
+    {} when nothing, the item itself when it is not an object), or (items, None)."""
+    if all(type(item) is dict and item.keys() <= _ITEM_KNOWN for item in items):
+        return items, None
+    kept, rests = [], []
+    for item in items:
+        if type(item) is dict:
+            kept.append({k: v for k, v in item.items() if k in _ITEM_KNOWN})
+            rests.append({k: v for k, v in item.items() if k not in _ITEM_KNOWN})
+        else:
+            kept.append(item)
+            rests.append(item)
+    return kept, rests
+
+
+def join_extra(value: dict[str, Any]) -> dict[str, Any]:
+    """The enriched event of a record value: `extra` merged back where split_extra took it.
+
+    A value whose `extra` is not the text of a JSON object (a record of another producer) is
+    returned as it is: `extra` is then an unknown key like any other."""
+    text = value.get(EXTRA)
+    if type(text) is not str:
+        return value
+    try:
+        rest = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return value
+    if type(rest) is not dict:
+        return value
+    event = dict(value)
+    del event[EXTRA]
+    _merge(event, rest)
+    return event
+
+
+def _merge(obj: dict[str, Any], rest: dict[str, Any]) -> None:
+    """Puts rest back into obj (rest came from it: obj's objects are copied, not changed)."""
+    for key, value in rest.items():
+        there = obj.get(key)
+        if type(value) is dict and type(there) is dict:
+            obj[key] = dict(there)
+            _merge(obj[key], value)
+        elif type(value) is list and type(there) is list and len(value) == len(there):
+            obj[key] = [_merged_item(a, b) for a, b in zip(there, value, strict=True)]
+        else:
+            obj[key] = value
+
+
+def _merged_item(item: Any, rest: Any) -> Any:
+    """An item with its rest put back; an item that is not an object is its rest."""
+    if type(item) is not dict:
+        return rest
+    merged = dict(item)
+    if type(rest) is dict:
+        _merge(merged, rest)
+    return merged
