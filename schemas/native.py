@@ -4,8 +4,8 @@ The lander's fast path: a whole poll is joined into newline-delimited JSON and r
 JSON reader against the record's closed schema, with no Python per event. It gives the very rows
 `to_record_batch(join_extra(...))` gives (tests/schemas/test_schema_columnar.py compares them),
 or None: then nothing is lost, the caller maps the poll the reference way. None when:
-- a value is missing, does not start an object, holds two objects, or is not UTF-8 (the lines
-  would not be the records one for one);
+- a value is missing, is not one line from "{" to "}", holds two objects, or is not UTF-8
+  (the rows would not be the records one for one);
 - Arrow refuses it: an unknown key (a record the collector did not split), a value not of its
   column's type, an integer beyond int32, duplicate keys;
 - a time is not of the plain RFC 3339 subset the Arrow cast reads as `parse_time` does;
@@ -81,17 +81,22 @@ def from_values(values: Sequence[bytes | None]) -> pa.RecordBatch | None:
 
 
 def _ndjson(values: Sequence[bytes | None]) -> bytes | None:
-    """The values as lines, if each starts an object and all are UTF-8.
+    """The values as lines, if each is one line that starts and ends an object, all UTF-8.
 
-    A value that starts an object is one row or more, or Arrow refuses it; so when the rows
-    are as many as the values, each value is one row, in order (a line break inside a value
-    makes a row more, or a line Arrow refuses)."""
+    Arrow reads a stream of objects, whatever the line breaks. A line that starts an object
+    is one row or more (or Arrow refuses it), so with as many rows as values each value is one
+    row, in order. Only values written to fool this (an unclosed object ending in "}" next to
+    one holding two objects) could shift rows among themselves; the collector's cannot."""
     try:
         if not all(map(bytes.startswith, values, repeat(b"{"))):  # type: ignore[arg-type]
+            return None
+        if not all(map(bytes.endswith, values, repeat(b"}"))):  # type: ignore[arg-type]
             return None
     except TypeError:  # a value is None (a tombstone)
         return None
     text = b"\n".join(values)  # type: ignore[arg-type]
+    if text.count(b"\n") != len(values) - 1:
+        return None  # a line break inside a value
     if not text.isascii():
         try:
             text.decode()  # Arrow does not check: invalid UTF-8 would land as it is

@@ -1,4 +1,4 @@
-"""Enriched events as the collector puts them on Kafka, for the tests and the benchmark.
+"""Enriched events, and records as the collector puts them on Kafka, for tests and benchmarks.
 
 Built from the examples in the schema catalogue (one per event type, in turn), with a unique
 `event_id` and an `event_time` spread over `hours` UTC hours so that files land in several
@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from schemas import catalogue
+from schemas.record import split_extra
 
 BASE_TIME = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai, Double-11 eve
 
@@ -43,9 +44,10 @@ def event(i: int, hours: int = 3, base: datetime = BASE_TIME) -> dict[str, Any]:
 
 
 def event_bytes(i: int, hours: int = 3) -> tuple[str, bytes, bytes]:
-    """(event_id, key, value) of the i-th sample event, ready to produce."""
+    """(event_id, key, value) of the i-th sample event, ready to produce: the value in the
+    record shape the collector writes (schemas.record.split_extra)."""
     e = event(i, hours)
-    return e["event_id"], e["device_id"].encode(), orjson.dumps(e)
+    return e["event_id"], e["device_id"].encode(), orjson.dumps(split_extra(e))
 
 
 def bucket_of(value: dict[str, Any]) -> tuple[str, str]:

@@ -1,4 +1,7 @@
-"""The columnar batch mapping is the row mapping, to the bit, on many varied events.
+"""The batch mappings are the row mapping, to the bit, on many varied events.
+
+The native one (schemas/native.py, record values as the collector writes them) gives the same
+rows as the reference or none at all: the caller then takes the reference path.
 
 `to_record_batch(events)` must equal `to_table([to_row(e) for e in events])` for the events
 the reference maps, and refuse exactly the others (with the reference's reason). Events are
@@ -13,13 +16,18 @@ import copy
 import json
 import random
 from collections import OrderedDict
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pytest
 
 from schemas import catalogue, to_record_batch
 from schemas.columnar import _columnar, reference_batch
+from schemas.native import from_values
+from schemas.record import join_extra, split_extra
 from schemas.table import COLUMNS, EXTRA, arrow_schema, to_row, to_table
 
 SCHEMA = arrow_schema()
@@ -348,3 +356,118 @@ def test_objects_that_are_not_plain_dicts_take_the_reference_path(enrich):
     _assert_same([event, enrich(_example("search"))], fast_path_only=False)
     mapping = enrich(_example("search"))
     _assert_same([OrderedDict(mapping)], fast_path_only=False)
+
+
+# -- the native path: record values as the collector writes them (schemas/record.py) -----------
+
+
+def _record_values(events: list[Any]) -> list[bytes]:
+    """The record values of these events, as the collector writes them; not of those it
+    refuses: values JSON cannot hold, integers beyond 64 bits (the validator stops at 2^53)."""
+    values = []
+    for event in events:
+        try:
+            value = orjson.dumps(split_extra(copy.deepcopy(event)))
+        except (TypeError, orjson.JSONEncodeError):
+            continue
+        if not _huge_int(event):
+            values.append(value)
+    return values
+
+
+def _huge_int(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(map(_huge_int, value.values()))
+    if isinstance(value, list):
+        return any(map(_huge_int, value))
+    return type(value) is int and not -(2**63) <= value < 2**64
+
+
+def _native_or_reference(values: list[bytes]) -> bool:
+    """Asserts that the native rows of `values`, if any, are the reference's rows of their
+    events; returns whether the native path took them."""
+    native = from_values(values)
+    if native is None:
+        return False
+    expected, refused = _expected([join_extra(orjson.loads(v)) for v in values])
+    assert refused == {}
+    got = pa.Table.from_batches([native], SCHEMA)
+    if not got.equals(expected):
+        _explain(got, expected, "from_values")
+    return True
+
+
+def _plain(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with the times the collector writes (RFC 3339, milliseconds, UTC)."""
+    return {**event, "event_time": "2026-11-10T16:00:03.120Z"}
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.5, 1.0])
+@pytest.mark.parametrize("seed", range(4))
+def test_native_rows_are_the_reference_rows_value_by_value(seed, rate):
+    """One value at a time, so that a refused value cannot hide a wrong one."""
+    mutator = Mutator(seed * 100 + int(rate * 10), rate)
+    values = _record_values([_plain(mutator.event(i)) for i in range(150)])
+    taken = sum(_native_or_reference([value]) for value in values)
+    if rate <= 0.1:
+        assert taken > len(values) // 2  # the common case does take the native path
+
+
+def test_a_large_plain_poll_is_read_natively_as_the_reference_maps_it():
+    mutator = Mutator(7, 0.0)
+    assert _native_or_reference(_record_values([_plain(mutator.event(i)) for i in range(1200)]))
+
+
+def test_every_odd_value_in_every_column_natively_or_not_at_all(enrich):
+    base = _plain(enrich(_example("order_placed")))
+    for column in COLUMNS:
+        for value in [*ODD_VALUES, *MONEY, *TIMES, *EPOCHS]:
+            event = copy.deepcopy(base)
+            _put(event, column.path, value)
+            _native_or_reference(_record_values([event]))
+
+
+@pytest.mark.parametrize(
+    "amount",
+    [0, 1, 199.99, 0.1 + 0.2, 1068.1235, 1068.123456, 0.00005, 1e-43, 5e-324, 99999999999.99, 1e11],
+)
+def test_money_is_native_only_where_it_is_exactly_a_decimal_of_scale_4(enrich, amount):
+    event = _plain(enrich(_example("payment_succeeded")))
+    event["properties"]["amount"] = amount
+    values = _record_values([event])
+    taken = _native_or_reference(values)
+    exact = Decimal(repr(amount)) == Decimal(repr(amount)).quantize(Decimal("0.0001"))
+    assert taken == (exact and amount < 10**11)
+
+
+def _plain_value(enrich: Callable) -> bytes:
+    return _record_values([_plain(enrich(_example("order_placed")))])[0]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        None,  # a tombstone
+        b"",
+        b" {}",
+        b'{"a": 1}',  # not split: an unknown key
+        b"[]",
+        b"{}",  # no required fields
+        b'{"event_id": "e"}{"event_id": "f"}',  # two objects in one value
+        b'{"event_id": "\xff"}',  # not UTF-8
+        b'{"event_id": "e", "event_id": "f"}',  # a key twice
+    ],
+)
+def test_a_value_the_native_reader_cannot_map_exactly_sends_the_poll_back(enrich, odd):
+    plain = _plain_value(enrich)
+    assert from_values([plain, plain]) is not None
+    assert from_values([plain, odd, plain]) is None
+
+
+def test_a_line_break_inside_a_value_sends_the_poll_back(enrich):
+    plain = _plain_value(enrich)
+    split_in_two = plain.replace(b',"type"', b',\n"type"', 1)
+    assert orjson.loads(split_in_two) == orjson.loads(plain)
+    assert from_values([plain, split_in_two]) is None
+    two_rows = plain + b"\n" + plain  # one value, two events
+    assert from_values([two_rows, b" "]) is None

@@ -8,6 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas import arrow_schema, to_table
+from schemas.native import from_values
+from schemas.record import split_extra
 from stream import filenames, samples
 from stream.buffer import PartitionBuffer
 from stream.decode import CHUNK, Reason, decode_batch
@@ -33,6 +35,31 @@ def test_rows_are_the_reference_rows_across_chunks():
     assert decoded.rejected == [] and decoded.rows == list(range(len(values)))
     expected = to_table([orjson.loads(v) for v in values])
     assert pa.Table.from_batches([decoded.batch], arrow_schema()).equals(expected)
+
+
+def test_records_as_the_collector_writes_them_give_the_rows_of_their_events():
+    """The native path (a whole poll read by Arrow) and, when one value sends the poll back,
+    the reference path with `extra` joined back: the same rows as the events themselves."""
+    events = [samples.event(i) for i in range(CHUNK + 10)]
+    for i, event in enumerate(events):
+        event["ts"] = 1794326400000 + i  # unknown keys: kept in `extra`
+        event.setdefault("properties", {})["coupon"] = "D11-50"
+    values: list[bytes | None] = [_record_value(e) for e in events]
+    expected = to_table(events)
+    assert from_values(values) is not None  # the native path takes this poll
+    decoded = decode_batch(values)
+    assert decoded.rejected == [] and decoded.rows == list(range(len(values)))
+    assert pa.Table.from_batches([decoded.batch], arrow_schema()).equals(expected)
+
+    values[7] = None  # a tombstone: no native read of this poll
+    decoded = decode_batch(values)
+    assert [(i, reason) for i, reason, _ in decoded.rejected] == [(7, Reason.EMPTY)]
+    kept = expected.take([i for i in range(len(values)) if i != 7])
+    assert pa.Table.from_batches([decoded.batch], arrow_schema()).equals(kept)
+
+
+def _record_value(event: dict) -> bytes:
+    return orjson.dumps(split_extra(event))
 
 
 def test_refused_values_anywhere_in_a_poll_keep_the_others_in_order():
