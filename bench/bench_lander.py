@@ -33,11 +33,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from event_mix import EVENT_MIX  # bench/ is sys.path[0] when run as a script
 
+from collector.records import event_record
 from collector.settings import CollectorSettings
 from infra.endpoints import Endpoints
 from infra.provider import provide_stack
@@ -93,8 +93,7 @@ class EventMaker:
 
     def value(self, i: int) -> tuple[bytes, bytes]:
         """(key, value) of the i-th event, as the collector produces it."""
-        event = self.event(i)
-        return event["device_id"].encode(), orjson.dumps(event)
+        return event_record(self.event(i))
 
     def event(self, i: int) -> dict[str, Any]:
         rnd = self.rnd
