@@ -72,6 +72,7 @@ def render() -> str:
         _table(fields(envelope)),
         _example(envelope),
         _columns_section(),
+        _record_section(),
     ]
     return "\n".join(parts)
 
@@ -144,7 +145,7 @@ def _columns_section() -> str:
     lines = [
         "## The landed table\n",
         "One Parquet row per event under `/surge/events/dt=YYYY-MM-DD/hr=HH/` (UTC, by "
-        "`event_time`). Columns, from `schemas/table.py`:\n",
+        "`event_time`). Columns, from `schemas/columns.py` (Arrow types: `schemas/table.py`):\n",
         "| column | Arrow type | taken from |",
         "|---|---|---|",
     ]
@@ -153,6 +154,40 @@ def _columns_section() -> str:
         lines.append(f"| `{c.name}` | `{c.type}`{nullable} | `{'.'.join(c.path)}` |")
     lines.append(f"| `{EXTRA}` | `string` | everything else, as JSON with the event's nesting |")
     return "\n".join(lines) + "\n"
+
+
+def _record_section() -> str:
+    from schemas.record import split_extra
+
+    version = catalogue.event_types()["order_placed"]
+    event = catalogue.load(catalogue.event_path("order_placed", version))["examples"][0]
+    enriched = {**event, **_SERVER_FIELDS}
+    enriched["properties"]["items"][0]["gift_wrap"] = True
+    record = json.dumps(split_extra(enriched), indent=2, ensure_ascii=False)
+    return (
+        "## The Kafka record\n\n"
+        "Each accepted event is one record of `surge.events`, keyed by `device_id`. Its value is "
+        "the enriched event in the landed table's shape (`schemas/record.py`): the fields that "
+        "have a column stay where they are; everything else (`ts`, `sent_at`, unknown fields "
+        "at any level, unknown fields of items by position) is moved into `extra`, a JSON text "
+        "with the event's nesting and sorted keys, the very value of the `extra` column. So "
+        "the lander reads a whole poll with Arrow's JSON reader (`schemas/native.py`); a record "
+        "it cannot read that way (another producer's) is mapped one event at a time, with "
+        "`extra` merged back first, to the same row. The `order_placed` example above, sent with a "
+        "`gift_wrap` on its first item, is this record:\n\n"
+        f"```json\n{record}\n```\n"
+    )
+
+
+# What the collector adds to the example above, as in a request received at 16:00:16 UTC.
+_SERVER_FIELDS = {
+    "received_at": "2026-11-10T16:00:16.000Z",
+    "event_time": "2026-11-10T16:00:15.275Z",
+    "ip": "203.0.113.0",
+    "user_agent": "Mozilla/5.0",
+    "app_id": "shop-cn",
+    "schema_version": 1,
+}
 
 
 def main(argv: list[str]) -> int:
