@@ -5,6 +5,7 @@ Usage:
     python -m schemas.docs --check  # exit 1 if it is out of date (the tests do this)
 """
 
+import copy
 import json
 import sys
 from dataclasses import replace
@@ -161,7 +162,7 @@ def _record_section() -> str:
 
     version = catalogue.event_types()["order_placed"]
     event = catalogue.load(catalogue.event_path("order_placed", version))["examples"][0]
-    enriched = {**event, **_SERVER_FIELDS}
+    enriched = {**copy.deepcopy(event), **_SERVER_FIELDS}  # the catalogue's is cached
     enriched["properties"]["items"][0]["gift_wrap"] = True
     record = json.dumps(split_extra(enriched), indent=2, ensure_ascii=False)
     return (
