@@ -39,7 +39,8 @@ def example() -> Callable[[str], Event]:
 
 @pytest.fixture
 def enrich() -> Callable[[Event], Event]:
-    """enrich(event): the event as the collector puts it on Kafka, server fields added."""
+    """enrich(event): the event with the server fields the collector adds (its Kafka record
+    is schemas.record.split_extra of that)."""
     return _enrich
 
 
