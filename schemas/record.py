@@ -12,7 +12,8 @@ the landed table's `extra` column holds for the event.
 
 Why the split is the collector's: every record then has one closed shape, so the lander reads a
 whole poll with Arrow's native JSON reader (schemas/native.py) instead of decoding each event
-in Python, and the collector, which holds the event as a dict already, pays about 1-2 us for it.
+in Python. The collector holds the event as a dict already: the split costs it about 3 us per
+event (and the lander saves about 8: bench_lander's process CPU, 5 M events, 103 -> 64 s).
 
 `join_extra` is the inverse. The lander's reference path (schemas.to_row, for records the native
 reader refuses) maps the joined event, so both paths give the same row. Values that do not fit
