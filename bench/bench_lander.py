@@ -396,6 +396,10 @@ def report(lander: Lander, events: int, cpu_s: float) -> None:
     if publishes:
         mean = samples_of("surge_lander_publish_seconds_sum") / publishes
         print(f"publishes: {publishes:.0f}, mean {mean:.2f} s from freeze to last rename")
+    native = samples_of("surge_lander_records_decoded_total", {"path": "native"}) or 0
+    reference = samples_of("surge_lander_records_decoded_total", {"path": "reference"}) or 0
+    if native or reference:
+        print(f"decoded: {native:,.0f} records natively, {reference:,.0f} event by event")
     if sizes:
         print(
             f"files: {len(sizes)}, {sum(sizes) / mib:.1f} MiB in all; size min "

@@ -202,12 +202,15 @@ class Lander:
         if self.progress.first_read_at is None:
             self.progress.first_read_at = time.monotonic()
         self.progress.records_read += len(records)
-        skipped = writer.skipped
+        skipped, decoded = writer.skipped, dict(writer.decoded)
         started = time.monotonic()
         rejected = await asyncio.to_thread(writer.add, records)
         self.progress.add_seconds += time.monotonic() - started
         if writer.skipped > skipped:
             self.metrics.redelivered.inc(writer.skipped - skipped)
+        for path, count in writer.decoded.items():
+            if count > decoded[path]:
+                self.metrics.decoded.labels(path).inc(count - decoded[path])
         if rejected:
             await self._send_dlq(tp, rejected)
 

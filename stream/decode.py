@@ -42,13 +42,14 @@ class Decoded:
     batch: pa.RecordBatch  # the rows that can land, in the order of the values
     rows: list[int]  # for each row of `batch`, the index of its value
     rejected: list[tuple[int, Reason, str]]  # (index of the value, reason, detail), in order
+    native: bool = False  # read whole by Arrow (schemas.native), not event by event
 
 
 def decode_batch(values: Sequence[bytes | None]) -> Decoded:
     """The rows of record values, and why the others cannot be rows."""
     native = from_values(values)  # the usual poll: every value as the collector writes it
     if native is not None:
-        return Decoded(native, list(range(len(values))), [])
+        return Decoded(native, list(range(len(values))), [], native=True)
     batches: list[pa.RecordBatch] = []
     rows: list[int] = []
     rejected: list[tuple[int, Reason, str]] = []

@@ -42,6 +42,13 @@ class Metrics:
         self.dlq = Counter(
             "surge_lander_dlq", "Records sent to the DLQ, by reason.", ["reason"], registry=r
         )
+        self.decoded = Counter(
+            "surge_lander_records_decoded",
+            "Records decoded, by path: native (a whole poll read by Arrow) or reference (event by "
+            "event in Python: records not in the shape the collector writes, or odd values).",
+            ["path"],
+            registry=r,
+        )
         self.redelivered = Counter(
             "surge_lander_redelivered_skipped",
             "Records below the next offset, skipped as already landed.",

@@ -133,6 +133,7 @@ class PartitionWriter:
         self.buffer = PartitionBuffer(self.schema)
         self.pending: Publish | None = None
         self.skipped = 0  # redelivered records ignored
+        self.decoded = {"native": 0, "reference": 0}  # records decoded, by path (decode.py)
 
     # -- recovery ----------------------------------------------------------------------------
 
@@ -173,6 +174,7 @@ class PartitionWriter:
             return []
         values = [record.value for record in taken]
         decoded = decode_batch(values)
+        self.decoded["native" if decoded.native else "reference"] += len(values)
         rejected = [
             Rejected(taken[i].offset, taken[i].key, taken[i].value, reason, detail)
             for i, reason, detail in decoded.rejected

@@ -48,11 +48,13 @@ def test_records_as_the_collector_writes_them_give_the_rows_of_their_events():
     expected = to_table(events)
     assert from_values(values) is not None  # the native path takes this poll
     decoded = decode_batch(values)
+    assert decoded.native
     assert decoded.rejected == [] and decoded.rows == list(range(len(values)))
     assert pa.Table.from_batches([decoded.batch], arrow_schema()).equals(expected)
 
     values[7] = None  # a tombstone: no native read of this poll
     decoded = decode_batch(values)
+    assert not decoded.native
     assert [(i, reason) for i, reason, _ in decoded.rejected] == [(7, Reason.EMPTY)]
     kept = expected.take([i for i in range(len(values)) if i != 7])
     assert pa.Table.from_batches([decoded.batch], arrow_schema()).equals(kept)
@@ -134,3 +136,12 @@ def test_prepare_writes_only_temp_files_and_publish_goes_on_from_there():
     assert writer.state is State.WRITING and writer.next_offset == 120
     assert len(landed_files(storage, "/surge/events", "t")) == 3
     assert writer.buffer.rows == 10
+
+
+def test_the_writer_counts_the_records_each_path_decoded():
+    writer = PartitionWriter(MemoryStorage(), "/surge/events", "t", 0)
+    writer.recover(lambda: {})
+    split = [_record_value(samples.event(i)) for i in range(30)]
+    writer.add([Rec(i, v) for i, v in enumerate(split)])
+    writer.add([Rec(i, v) for i, v in enumerate(_values(20), start=30)])  # the old shape
+    assert writer.decoded == {"native": 30, "reference": 20}
