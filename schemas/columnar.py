@@ -1,4 +1,7 @@
-"""Many enriched events -> one Arrow record batch, column by column: the lander's fast path.
+"""Many enriched events -> one Arrow record batch, column by column, in Python.
+
+The lander's path for the polls that the native reader (schemas/native.py) sends back: records
+not in the shape the collector writes, or with values only the reference maps exactly.
 
 `to_record_batch(events)` is `to_table([to_row(e) for e in events])` as one record batch, the
 same values to the bit (tests/schemas/test_schema_columnar.py compares the two on many varied
