@@ -144,8 +144,10 @@ def _split_items(items: list[Any]) -> tuple[list[Any], list[Any] | None]:
 def join_extra(value: dict[str, Any]) -> dict[str, Any]:
     """The enriched event of a record value: `extra` merged back where split_extra took it.
 
-    A value whose `extra` is not the text of a JSON object (a record of another producer) is
-    returned as it is: `extra` is then an unknown key like any other."""
+    Only what split_extra can have made is merged: keys no column holds, into objects the value
+    has, never over a key it has. Anything else (a record of another producer, or of the
+    collector before records were split, whose client sent a top-level `extra`) is returned as
+    it is: `extra` is then an unknown key like any other, and cannot overwrite a column."""
     text = value.get(EXTRA)
     if type(text) is not str:
         return value
@@ -153,32 +155,50 @@ def join_extra(value: dict[str, Any]) -> dict[str, Any]:
         rest = orjson.loads(text)
     except orjson.JSONDecodeError:
         return value
-    if type(rest) is not dict:
-        return value
     event = dict(value)
     del event[EXTRA]
-    _merge(event, rest)
+    if type(rest) is not dict or not _merged(event, rest, _EVENT):
+        return value
     return event
 
 
-def _merge(obj: dict[str, Any], rest: dict[str, Any]) -> None:
-    """Puts rest back into obj (rest came from it: obj's objects are copied, not changed)."""
+def _merged(obj: dict[str, Any], rest: dict[str, Any], node: _Object) -> bool:
+    """Puts rest back into obj (a copy; its objects are copied before they change), if rest
+    is what split_extra takes from such an object; False (obj half merged) if not."""
+    objects = dict(node.objects)
     for key, value in rest.items():
         there = obj.get(key)
-        if type(value) is dict and type(there) is dict:
+        if key in objects:
+            if type(value) is not dict or type(there) is not dict:
+                return False
             obj[key] = dict(there)
-            _merge(obj[key], value)
-        elif type(value) is list and type(there) is list and len(value) == len(there):
-            obj[key] = [_merged_item(a, b) for a, b in zip(there, value, strict=True)]
+            if not _merged(obj[key], value, objects[key]):
+                return False
+        elif node.has_items and key == _ITEMS:
+            items = _merged_items(there, value)
+            if items is None:
+                return False
+            obj[key] = items
+        elif key in node.known or key in obj:
+            return False  # a column, or a key the value has: never split_extra's
         else:
             obj[key] = value
+    return True
 
 
-def _merged_item(item: Any, rest: Any) -> Any:
-    """An item with its rest put back; an item that is not an object is its rest."""
-    if type(item) is not dict:
-        return rest
-    merged = dict(item)
-    if type(rest) is dict:
-        _merge(merged, rest)
+def _merged_items(items: Any, rests: Any) -> list[Any] | None:
+    """The items with their rests put back by position (an item that is not an object is
+    its own rest), or None if the rests are not split_extra's."""
+    if type(items) is not list or type(rests) is not list or len(items) != len(rests):
+        return None
+    merged = []
+    for item, rest in zip(items, rests, strict=True):
+        if type(item) is not dict:
+            if rest != item:
+                return None
+            merged.append(item)
+            continue
+        if type(rest) is not dict or not rest.keys().isdisjoint(_ITEM_KNOWN | item.keys()):
+            return None
+        merged.append({**item, **rest})
     return merged

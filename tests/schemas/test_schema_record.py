@@ -84,3 +84,25 @@ def test_join_is_the_inverse_for_every_example(enrich, example, event_type):
 def test_a_value_whose_extra_is_not_an_object_text_is_returned_as_it_is():
     for value in ({"extra": "not json"}, {"extra": "[1]"}, {"extra": 5}, {"type": "x"}):
         assert join_extra(value) is value
+
+
+def test_join_merges_only_what_split_can_have_taken(enrich, example):
+    """An `extra` the collector did not make (an old record whose client sent one) stays an
+    unknown key: it never overwrites a column nor a key the value has."""
+    value = orjson.loads(orjson.dumps(_event(enrich, example, "page_view")))
+    for forged in (
+        {"event_time": "2001-01-01T00:00:00Z"},  # a column
+        {"device_id": "someone_else", "coupon": 1},
+        {"page": {"url": "https://elsewhere.example/"}},  # a column inside an object
+        {"page": "x"},  # an object that is not one
+        {"ts": 1, "type": "refund"},
+        {"properties": {"items": [{"gift_wrap": True}]}},  # items the value does not have
+    ):
+        forged_value = {**value, EXTRA: orjson.dumps(forged).decode()}
+        assert join_extra(forged_value) is forged_value
+        row = to_row(forged_value)
+        assert (row["event_time"], row["device_id"]) == (
+            to_row(value)["event_time"],
+            to_row(value)["device_id"],
+        )
+        assert orjson.loads(row[EXTRA])[EXTRA] == forged_value[EXTRA]

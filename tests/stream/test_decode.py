@@ -145,3 +145,12 @@ def test_the_writer_counts_the_records_each_path_decoded():
     writer.add([Rec(i, v) for i, v in enumerate(split)])
     writer.add([Rec(i, v) for i, v in enumerate(_values(20), start=30)])  # the old shape
     assert writer.decoded == {"native": 30, "reference": 20}
+
+
+def test_an_old_record_with_a_client_extra_cannot_overwrite_its_columns():
+    event = samples.event(0)
+    event["extra"] = '{"event_time":"2001-01-01T00:00:00Z","device_id":"someone_else"}'
+    decoded = decode_batch([orjson.dumps(event)])
+    assert decoded.batch.column("device_id").to_pylist() == [event["device_id"]]
+    assert decoded.batch.column("event_time")[0].as_py().year == 2026
+    assert orjson.loads(decoded.batch.column("extra")[0].as_py())["extra"] == event["extra"]
