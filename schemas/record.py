@@ -44,9 +44,9 @@ class _Object:
 
     def __init__(self, tree: dict[str, Any], path: tuple[str, ...] = ()):
         self.known = frozenset(tree)
-        self.objects = [
-            (key, _Object(node, (*path, key))) for key, node in tree.items() if type(node) is dict
-        ]
+        self.objects = {
+            key: _Object(node, (*path, key)) for key, node in tree.items() if type(node) is dict
+        }
         self.has_items = list(path) == _ITEMS_IN
         self.leaf = not self.objects and not self.has_items  # nothing to look into
         # Its keys in order -> those no column holds: objects of a kind come in few shapes,
@@ -98,7 +98,7 @@ def _split(obj: dict[str, Any], node: _Object) -> tuple[dict[str, Any], dict[str
     if not obj.keys() <= node.known:
         obj = dict(obj)
         rest = {key: obj.pop(key) for key in node.unknown(obj)}
-    for key, inner_node in node.objects:
+    for key, inner_node in node.objects.items():
         inner = obj.get(key)
         if type(inner) is dict and not (inner_node.leaf and inner.keys() <= inner_node.known):
             kept, inner_rest = _split(inner, inner_node)
@@ -165,7 +165,7 @@ def join_extra(value: dict[str, Any]) -> dict[str, Any]:
 def _merged(obj: dict[str, Any], rest: dict[str, Any], node: _Object) -> bool:
     """Puts rest back into obj (a copy; its objects are copied before they change), if rest
     is what split_extra takes from such an object; False (obj half merged) if not."""
-    objects = dict(node.objects)
+    objects = node.objects
     for key, value in rest.items():
         there = obj.get(key)
         if key in objects:
