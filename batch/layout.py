@@ -70,9 +70,6 @@ def _data_file(entry: Entry) -> DataFile | None:
     return None if name is None else DataFile(entry.path, name, entry.size, entry.mtime_ms)
 
 
-FOLDER_PATTERN = r"dt=(\d{4}-\d{2}-\d{2})/hr=(\d{2})/[^/]+$"
-"""A Spark regex over a file path: group 1 the folder's dt, group 2 its hr."""
-
 COMPACT_DIR = "_compact"
 """Under the events root: compaction's staging folders (hidden from readers and the lander)."""
 

@@ -16,11 +16,13 @@ One row per business day (every job of the day computes the same row from the sa
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+import datetime as dt
+
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from batch.day import BusinessDay
-from batch.events import LANDED_FILE, folder_hour, has_keys, in_day
+from batch.events import LANDED_HOUR, has_keys, hour_index, in_day
 
 COUNTS = (
     "rows_read",
@@ -36,30 +38,24 @@ COUNTS = (
 def quality(rows: DataFrame, events: DataFrame, day: BusinessDay, files: int) -> DataFrame:
     """One row: the day, its zone, files_read and COUNTS (longs).
 
-    ``rows``: DayEvents.rows, every row of the files read. Rows are first counted per (file, event
-    hour) -- a few thousand groups -- so that each folder's hour is parsed from its path once
-    per group, not once per row.
+    ``rows``: DayEvents.rows, every row of the files read, with the hour of its folder.
     """
+    landed = F.col(LANDED_HOUR)
     first_folder, end = day.hours()[0], day.end
-    per_file_hour = rows.groupBy(LANDED_FILE, _hour_index(F.col("event_time")).alias("hour")).agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.count_if(~has_keys()).alias("null_keys"),
-        F.count_if(has_keys() & in_day(day)).alias("inputs"),
+    # The day's own folders: from its first hour's to the last one starting before it ends.
+    own_folder = (landed >= _hours(first_folder)) & (landed * 3600 < int(end.timestamp()))
+    kept = has_keys() & in_day(day)
+    read = rows.agg(
+        F.count(F.lit(1)).alias("rows_read"),
+        F.count_if(~has_keys() & own_folder).alias("null_key_rows"),
+        F.count_if(kept).alias("input_rows"),
+        F.count_if(kept & (hour_index(F.col("event_time")) != landed)).alias("late_events"),
     )
-    landed = folder_hour(F.col(LANDED_FILE))
-    own_folder = (landed >= F.lit(first_folder)) & (landed < F.lit(end))
-    late = F.col("hour") != _hour_index(landed)
-    read = per_file_hour.agg(
-        _total(F.col("rows")).alias("rows_read"),
-        _total(F.when(own_folder, F.col("null_keys"))).alias("null_key_rows"),
-        _total(F.col("inputs")).alias("input_rows"),
-        _total(F.when(late, F.col("inputs"))).alias("late_events"),
-    )
-    kept = events.agg(
+    counted = events.agg(
         F.count(F.lit(1)).alias("events"),
         F.count_if(F.col("received_at") >= F.lit(end)).alias("received_after_day"),
     )
-    return read.join(kept, how="cross").select(
+    return read.join(counted, how="cross").select(
         F.lit(day.date).alias("date"),
         F.lit(day.tz).alias("tz"),
         F.lit(files).cast("long").alias("files_read"),
@@ -73,13 +69,9 @@ def quality(rows: DataFrame, events: DataFrame, day: BusinessDay, files: int) ->
     )
 
 
-def _hour_index(time: Column) -> Column:
-    """Whole UTC hours since the epoch (the session time zone plays no part)."""
-    return F.floor(F.unix_seconds(time) / 3600)
-
-
-def _total(counts: Column) -> Column:
-    return F.coalesce(F.sum(counts), F.lit(0)).cast("long")
+def _hours(instant: dt.datetime) -> int:
+    """Whole hours since the epoch, as events.hour_index."""
+    return int(instant.timestamp()) // 3600
 
 
 def describe(row: dict) -> str:
