@@ -15,12 +15,12 @@ An event is identified by (device_id, event_id): a device's retry carries its de
 one device cannot make another's event disappear by reusing its id.
 
 Caching: the day's events are cached hash-partitioned by ``device_id`` and, within a
-partition, grouped by type, each type's rows side by side per device (the dedup's sort leaves
-them so, see by_type). Every report groups by the device somewhere (sessions, funnel steps,
-unique devices, products per device): on this partitioning those aggregations need no shuffle
-of their own, and they run faster on rows already grouped by device (traffic_daily: about
-23 s -> 19 s for 10 million events). Grouped by type, a scan that wants some types skips the
-rest (by_type).
+partition, grouped by type (see by_type), each group's rows side by side per device (the
+dedup's sort leaves them so). Every report groups by the device somewhere (sessions, funnel
+steps, unique devices, products per device): on this partitioning those aggregations need no
+shuffle of their own, and they run faster on rows already grouped by device (traffic_daily:
+about 23 s -> 19 s for 10 million events). Grouped by type, a scan that wants some types
+skips the rest.
 
 A retry near midnight can give its copies event times on both sides of it (the collector
 derives event_time from received_at). Deduplicating over the day plus ``margin`` hours on each
@@ -83,8 +83,7 @@ def read_day(spark: SparkSession, root: str, day: BusinessDay, margin: int = 1) 
     files = hours_files(fs, root, day.hours(margin))
     landed = read_landed(spark, root, [f.path for f in files])
     events = by_type(day_events(landed.select(*READ_COLUMNS), day)).cache()
-    folder_hour = F.unix_date("dt") * 24 + F.col("hr")
-    rows = landed.select(*KEY_COLUMNS, folder_hour.alias(LANDED_HOUR))
+    rows = landed.select(*KEY_COLUMNS, landed_hour().alias(LANDED_HOUR))
     return DayEvents(events, rows, len(files))
 
 
@@ -96,6 +95,11 @@ def read_landed(spark: SparkSession, root: str, paths: list[str]) -> DataFrame:
     if not paths:  # a day without data; spark.read.parquet() of nothing is an error
         return spark.createDataFrame([], schema)
     return spark.read.schema(schema).option("basePath", root).parquet(*paths)
+
+
+def landed_hour() -> Column:
+    """The hour of a row's FOLDER, as hour_index (a long: in seconds it outgrows an int in 2038)."""
+    return F.unix_date("dt").cast("long") * 24 + F.col("hr")
 
 
 def hour_index(time: Column) -> Column:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
 from pyspark.sql import functions as F
 
-from batch.events import READ_COLUMNS, deduplicate
+from batch.day import BusinessDay
+from batch.events import KEY_COLUMNS, LANDED_HOUR, READ_COLUMNS, deduplicate, landed_hour
 from batch.hadoop import FsError, HadoopFs
 from batch.orders import allocate, money_lines
 from batch.output import swap
+from batch.quality import quality
 from batch.traffic import SESSION, session_keys
 from schemas import to_table
 
@@ -163,3 +166,23 @@ def test_swap_replaces_the_partition_and_leaves_nothing_behind(spark, tmp_path):
     swap(fs, uri(staged), uri(final), uri(tmp_path / "_replaced-x"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dt=2026-11-11"]
     assert [p.name for p in final.iterdir()] == ["new.parquet"]
+
+
+def test_quality_places_rows_by_their_folder_even_after_2038(spark):
+    """The landed hour in seconds outgrows an int on 2038-01-19: the counts must not overflow."""
+    day = BusinessDay(dt.date(2040, 1, 1), "UTC")
+    rows = [  # dt, hr, then the keys
+        (dt.date(2040, 1, 1), 5, "e1", "page_view", "2040-01-01T05:10:00+00:00", "d1"),
+        (dt.date(2040, 1, 1), 6, "e2", "page_view", "2040-01-01T05:59:59+00:00", "d1"),  # late
+        (dt.date(2040, 1, 1), 7, None, "page_view", "2040-01-01T07:00:00+00:00", "d1"),
+        (dt.date(2039, 12, 31), 23, None, "page_view", "2039-12-31T23:00:00+00:00", "d1"),
+    ]
+    landed = spark.createDataFrame(
+        rows, "dt date, hr int, event_id string, type string, event_time string, device_id string"
+    ).withColumn("event_time", F.to_timestamp("event_time"))
+    read = landed.select(*KEY_COLUMNS, landed_hour().alias(LANDED_HOUR))
+    events = frame(spark, [ev("e1", "page_view", "2040-01-01T05:10:00+00:00")])
+    row = quality(read, events, day, files=3).first()
+    # the row without event_id in the margin folder (2039-12-31/23) is not the day's own
+    assert (row.rows_read, row.null_key_rows, row.input_rows) == (4, 1, 2)
+    assert (row.late_events, row.events, row.duplicates_removed) == (1, 1, 1)
