@@ -21,11 +21,12 @@ import orjson
 import pyarrow as pa
 
 from schemas import to_record_batch, to_row
+from schemas.columns import COLUMNS
 from schemas.native import from_values
 from schemas.record import join_extra
 
 # Columns the table declares non-null: a row without them cannot be landed or bucketed.
-REQUIRED = ("event_id", "type", "event_time", "received_at", "device_id")
+REQUIRED = tuple(column.name for column in COLUMNS if not column.nullable)
 CHUNK = 512  # events mapped at once
 
 
