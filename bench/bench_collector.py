@@ -2,6 +2,7 @@
 
     python bench/bench_collector.py [--phase-s 8] [--workers 2] [--max-eps N] [--gzip]
     python bench/bench_collector.py --sink       # the Kafka sink alone, see sink_bench()
+    python bench/bench_collector.py --path       # the request path alone, see path_bench()
 
 The collector's settings come from the environment as usual (SURGE_COLLECTOR_KAFKA_CLIENT,
 SURGE_COLLECTOR_COMPRESSION, SURGE_COLLECTOR_LINGER_MS...).
@@ -16,6 +17,12 @@ waited. Phases:
 1. capacity: offered rates stepped up until goodput stops following (less than 95 % of the
    offered rate, or p99 over 200 ms, two steps in a row); max = the best goodput;
 2. 70 % of max; 3. 3x max.
+
+After the capacity phase, the CPU per event at max, summed over the collector, the broker and
+the load generator, gives the most the machine could take with all its cores busy
+(bench/stack_cpu.py). ``--path`` times the request path alone in this process (parse,
+validate, enrich, records; no HTTP, no Kafka) and ``--sink`` the Kafka sink alone: their sum is
+a floor for the collector plus the broker.
 
 For each: events/s acknowledged (2xx), statuses, latency percentiles of 2xx answers and of the
 503s (shed), the peak RSS of the collector's processes, the cores used and the CPU time per
@@ -67,6 +74,7 @@ from pathlib import Path
 
 import orjson
 import psutil
+from stack_cpu import KAFKA, CpuMeter, describe, stack_jvms  # bench/ is sys.path[0]
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS_PER_REQUEST = 20
@@ -255,33 +263,11 @@ class Pool:
         self.kick()
 
 
-def _cpu(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in procs:
-        try:
-            times = proc.cpu_times()
-            total += times.user + times.system
-        except psutil.Error:
-            pass
-    return total
-
-
-def _brokers() -> list[psutil.Process]:
-    """The Kafka JVM of the stack the collector talks to (-Dsurge.stack=<its dir>:kafka), to
-    show its CPU: other stacks on the machine are other people's."""
-    from infra.settings import StackSettings
-
-    marker = f"-Dsurge.stack={StackSettings().stack_dir}:kafka"
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        if marker in (proc.info["cmdline"] or ()):
-            found.append(proc)
-    return found
-
-
 async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) -> dict:
-    me, brokers = [psutil.Process()], _brokers()
-    cpu_before = (_cpu(procs), _cpu(brokers), _cpu(me))
+    meter = CpuMeter(
+        {"collector": procs, "kafka": stack_jvms(KAFKA), "loadgen": [psutil.Process()]}
+    )
+    meter.start()
     pool.stats = Stats()
     pool.backlog.clear()
     loop = asyncio.get_running_loop()
@@ -303,12 +289,8 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
         await asyncio.sleep(0.001)
         lags.append(loop.time() - asleep - 0.001)
     await asyncio.sleep(1.5)  # let the answers of the last requests come in
-    spent = [
-        after - before
-        for after, before in zip((_cpu(procs), _cpu(brokers), _cpu(me)), cpu_before, strict=True)
-    ]
-    names = ("collector", "kafka", "loadgen")
-    cores = {k: round(v / (seconds + 1.5), 2) for k, v in zip(names, spent, strict=True)}
+    spent = meter.spent()
+    cores = {k: round(v / (seconds + 1.5), 2) for k, v in spent.items()}
     s = pool.stats
     ok = sum(c for st, c in s.statuses.items() if 200 <= st < 300)
     answered = sum(s.statuses.values())
@@ -316,10 +298,8 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
     return {
         # CPU per event acknowledged (the generator's: per request answered), robust to the
         # machine's other load where events/s are not.
-        "cpu_us_per_event": {
-            k: round(v / acked_events * 1e6, 1) for k, v in zip(names, spent, strict=True)
-        },
-        "loadgen_us_per_request": round(spent[2] / max(1, answered) * 1e6, 1),
+        "cpu_us_per_event": {k: round(v / acked_events * 1e6, 1) for k, v in spent.items()},
+        "loadgen_us_per_request": round(spent["loadgen"] / max(1, answered) * 1e6, 1),
         "load_avg": round(os.getloadavg()[0], 2),
         "offered_eps": requests_per_s * EVENTS_PER_REQUEST,
         "acked_eps": ok * EVENTS_PER_REQUEST / seconds,
@@ -424,7 +404,7 @@ async def main(args: argparse.Namespace) -> None:
         warm = await run_phase(pool, WARM_EPS / EVENTS_PER_REQUEST, args.warm_s, procs)
         print(_line("warm-up", warm), flush=True)
 
-        best = 0.0
+        best, at_best = 0.0, None
         if args.max_eps:
             best = args.max_eps
         else:
@@ -432,7 +412,8 @@ async def main(args: argparse.Namespace) -> None:
             for eps in args.steps:
                 r = await run_phase(pool, eps / EVENTS_PER_REQUEST, args.step_s, procs)
                 print(_line("capacity", r), flush=True)
-                best = max(best, r["acked_eps"])
+                if r["acked_eps"] > best:
+                    best, at_best = r["acked_eps"], r
                 # Two failing steps in a row end it: on a shared machine one step can fall in
                 # another job's burst.
                 if r["acked_eps"] < 0.95 * eps or r["ok_ms"].get("p99", 1e9) > 200:
@@ -442,6 +423,8 @@ async def main(args: argparse.Namespace) -> None:
                 else:
                     failed = 0
         print(f"max sustained: {best:,.0f} events/s acknowledged", flush=True)
+        if at_best:  # what the whole run would reach with every core its own
+            print(f"at max: {describe(at_best['cpu_us_per_event'])}", flush=True)
         for name, factor in (("70% of max", 0.7), ("3x max", 3.0)):
             r = await run_phase(pool, best * factor / EVENTS_PER_REQUEST, args.phase_s, procs)
             print(_line(name, r), flush=True)
@@ -495,23 +478,66 @@ async def sink_bench(args: argparse.Namespace) -> None:
 
     tasks = [asyncio.create_task(caller(k)) for k in range(args.concurrency)]
     await asyncio.sleep(2)  # warm up
-    me, brokers = psutil.Process(), _brokers()
-    before = (_cpu([me]), _cpu(brokers), done, time.monotonic())
+    meter = CpuMeter({"client": [psutil.Process()], "broker": stack_jvms(KAFKA)})
+    meter.start()
+    before = (done, time.monotonic())
     await asyncio.sleep(args.phase_s)
-    after = (_cpu([me]), _cpu(brokers), done, time.monotonic())
+    events = (done - before[0]) * EVENTS_PER_REQUEST
+    seconds = time.monotonic() - before[1]
+    per_event = meter.per_event(events)
     stop = True
     await asyncio.gather(*tasks)
     await sink.close(5)
-    events = (after[2] - before[2]) * EVENTS_PER_REQUEST
     print(
         f"sink {settings.kafka_client} compression={settings.compression} "
         f"level={settings.compression_level} linger={settings.linger_ms} ms "
-        f"concurrency={args.concurrency}: {events / (after[3] - before[3]):,.0f} events/s, "
-        f"client {(after[0] - before[0]) / events * 1e6:.2f} us CPU/event, "
-        f"broker {(after[1] - before[1]) / events * 1e6:.2f} us CPU/event, "
-        f"errors {errors}, load avg {os.getloadavg()[0]:.2f}",
+        f"concurrency={args.concurrency}: {events / seconds:,.0f} events/s, "
+        f"errors {errors}, load avg {os.getloadavg()[0]:.2f}\n{describe(per_event)}",
         flush=True,
     )
+
+
+def path_bench(args: argparse.Namespace) -> None:
+    """The request path's work per event in this process, without HTTP and without Kafka: the
+    bench's own bodies parsed, checked, validated, enriched and made into Kafka records by
+    collector/ingest.py's functions, one core. The collector cannot take less CPU per event."""
+    from types import SimpleNamespace
+
+    from collector import enrich, ingest, parse
+    from collector.metrics import Metrics
+    from collector.settings import CollectorSettings
+    from collector.validation import load_validators
+
+    settings = CollectorSettings(workers=1)
+    validator, envelopes = load_validators()
+    c = SimpleNamespace(
+        settings=settings, validator=validator, envelopes=envelopes, metrics=Metrics()
+    )
+    bodies = [request.split(b"\r\n\r\n", 1)[1] for request in _requests(0)]
+
+    def one_pass() -> int:
+        events = 0
+        for raw in bodies:
+            envelope = ingest._parse(raw, False, c)
+            facts = enrich.RequestFacts.at(
+                time.time_ns() // 1_000_000,
+                app_id="dev",
+                ip="127.0.0.1",
+                user_agent="bench/1.0",
+                sent_at=envelope.sent_at,
+                max_future_ms=int(settings.max_future_skew_s * 1000),
+            )
+            parse.check_event_sizes(envelope.events, len(raw), settings.max_event_bytes)
+            events += len(ingest._process(envelope.events, facts, "dev", c).records)
+        return events
+
+    one_pass()  # warm
+    for _ in range(3):
+        started, events = time.process_time(), 0
+        while time.process_time() - started < args.phase_s / 3:
+            events += one_pass()
+        us = (time.process_time() - started) / events * 1e6
+        print(f"request path alone: {us:.1f} us CPU/event ({events:,} events)", flush=True)
 
 
 if __name__ == "__main__":
@@ -534,7 +560,10 @@ if __name__ == "__main__":
         help="micro-bench of the Kafka sink alone (SURGE_COLLECTOR_KAFKA_CLIENT, _COMPRESSION...)",
     )
     parser.add_argument("--concurrency", type=int, default=64, help="--sink: concurrent callers")
+    parser.add_argument("--path", action="store_true", help="the request path alone, one core")
     args = parser.parse_args()
+    if args.path:
+        sys.exit(path_bench(args))
     try:
         import uvloop
 

@@ -13,9 +13,11 @@ batches compressed with the collector's default codec (lz4). Then runs one Lande
 in this process with its default rotation; once every record is read it stops the lander as
 SIGTERM would, which publishes the rest. Reports events/s from the first record read to the
 last file published, with the file count and sizes, where the lander's time went, and the
-load average (the machine is shared: figures move with it). `--read-only` reads the topic
-with the lander's consumer settings and does nothing else: the ceiling Kafka and aiokafka
-set. The files are deleted afterwards unless --keep; a topic filled here is deleted too.
+load average (the machine is shared: figures move with it), and the CPU per event of the
+lander, the broker and the HDFS daemons: their sum bounds what this machine can land at all
+(bench/stack_cpu.py). `--read-only` reads the topic with the lander's consumer settings and
+does nothing else: the ceiling Kafka and aiokafka set. The files are deleted afterwards
+unless --keep; a topic filled here is deleted too.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from event_mix import EVENT_MIX  # bench/ is sys.path[0] when run as a script
+from stack_cpu import DATANODE, KAFKA, NAMENODE, CpuMeter, describe, stack_jvms
 
 from collector.records import event_record
 from collector.settings import CollectorSettings
@@ -348,13 +353,23 @@ def main() -> int:
             metrics_port=0,
         )
         print(f"load average before: {_load()}", flush=True)
+        meter = CpuMeter(
+            {
+                "lander" if not args.read_only else "reader": [psutil.Process()],
+                "kafka": stack_jvms(KAFKA),
+                "hdfs": stack_jvms(NAMENODE, DATANODE),
+            }
+        )
+        meter.start()
         if args.read_only:
             asyncio.run(read_only(settings, ends))
             print(f"load average after: {_load()}")
+            print(describe(meter.per_event(sum(ends.values()))))
             return 0
         cpu = time.process_time()
         lander = asyncio.run(land(settings, ends, args.timeout))
         report(lander, sum(ends.values()), time.process_time() - cpu)
+        print(describe(meter.per_event(lander.progress.rows_published)))
         if not args.keep:
             lander.storage.delete(root.rsplit("/", 1)[0], recursive=True)
             if not args.topic:
