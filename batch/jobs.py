@@ -19,6 +19,7 @@ from batch import funnel, orders, products, sales, traffic
 from batch.day import BusinessDay
 from batch.events import read_day
 from batch.output import publish
+from batch.quality import SCHEMA as QUALITY_SCHEMA
 from batch.quality import describe, quality
 from batch.session import spark_session
 from batch.settings import BatchSettings, report_args
@@ -87,12 +88,10 @@ def run_reports(spark: SparkSession, settings: BatchSettings, names: list[str]) 
     read = read_day(spark, settings.events, day, settings.dedup_margin_hours)
     inputs = Inputs(read.events, day)
     try:
-        checks = quality(read.rows, read.events, day, read.files)
-        computed = checks.first()
+        computed = quality(read.rows, read.events, day, read.files)
         row = computed.asDict()
         print(describe(row), flush=True)
-        # The row just computed, not `checks` again: that would read the files a second time.
-        written = spark.createDataFrame([computed], checks.schema)
+        written = spark.createDataFrame([computed], QUALITY_SCHEMA)
         publish(written, settings.reports, QUALITY, day.date, ["date"])
         for name in names:
             started = time.monotonic()

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
+from pyspark.sql.types import DateType, LongType, StringType, StructField, StructType
 
 from batch.day import BusinessDay
 from batch.events import LANDED_HOUR, has_keys, hour_index, in_day
@@ -33,40 +34,54 @@ COUNTS = (
     "late_events",
     "received_after_day",
 )
+SCHEMA = StructType(
+    [
+        StructField("date", DateType(), False),
+        StructField("tz", StringType(), False),
+        StructField("files_read", LongType(), False),
+        *(StructField(name, LongType(), False) for name in COUNTS),
+    ]
+)
 
 
-def quality(rows: DataFrame, events: DataFrame, day: BusinessDay, files: int) -> DataFrame:
-    """One row: the day, its zone, files_read and COUNTS (longs).
+def quality(rows: DataFrame, events: DataFrame, day: BusinessDay, files: int) -> Row:
+    """The day's row of SCHEMA.
 
     ``rows``: DayEvents.rows, every row of the files read, with the hour of its folder.
+
+    Three small aggregations, each its own Spark job (in one query, Spark would merge the two
+    over ``rows`` into one scan, and lose what the split saves). The rows without keys are
+    counted apart and subtracted: the landed files declare the key columns required, so their
+    row groups' statistics say they hold no nulls, and the scan for nulls skips them without
+    reading a value. The counts of all rows then read only event_time and the folder: 0.5-0.7 s
+    against 2.4 s with the key columns for 10 million rows (warm).
     """
     landed = F.col(LANDED_HOUR)
     first_folder, end = day.hours()[0], day.end
     # The day's own folders: from its first hour's to the last one starting before it ends.
     own_folder = (landed >= _hours(first_folder)) & (landed * 3600 < int(end.timestamp()))
-    kept = has_keys() & in_day(day)
-    read = rows.agg(
-        F.count(F.lit(1)).alias("rows_read"),
-        F.count_if(~has_keys() & own_folder).alias("null_key_rows"),
-        F.count_if(kept).alias("input_rows"),
-        F.count_if(kept & (hour_index(F.col("event_time")) != landed)).alias("late_events"),
-    )
-    counted = events.agg(
-        F.count(F.lit(1)).alias("events"),
-        F.count_if(F.col("received_at") >= F.lit(end)).alias("received_after_day"),
-    )
-    return read.join(counted, how="cross").select(
-        F.lit(day.date).alias("date"),
-        F.lit(day.tz).alias("tz"),
-        F.lit(files).cast("long").alias("files_read"),
-        "rows_read",
-        "null_key_rows",
-        "input_rows",
-        (F.col("input_rows") - F.col("events")).alias("duplicates_removed"),
-        "events",
-        "late_events",
-        "received_after_day",
-    )
+    of_day = in_day(day)
+    late = of_day & (hour_index(F.col("event_time")) != landed)
+    every = _counts(rows, rows_read=F.lit(True), of_day=of_day, late=late)
+    keyless = _counts(rows.filter(~has_keys()), own=own_folder, of_day=of_day, late=late)
+    kept = _counts(events, events=F.lit(True), after=F.col("received_at") >= F.lit(end))
+    input_rows = every["of_day"] - keyless["of_day"]
+    counts = {
+        "rows_read": every["rows_read"],
+        "null_key_rows": keyless["own"],
+        "input_rows": input_rows,
+        "duplicates_removed": input_rows - kept["events"],
+        "events": kept["events"],
+        "late_events": every["late"] - keyless["late"],
+        "received_after_day": kept["after"],
+    }
+    return Row(date=day.date, tz=day.tz, files_read=files, **counts)
+
+
+def _counts(frame: DataFrame, **conditions: Column) -> dict[str, int]:
+    """How many rows of ``frame`` meet each condition."""
+    counted = frame.agg(*(F.count_if(c).alias(name) for name, c in conditions.items()))
+    return counted.first().asDict()
 
 
 def _hours(instant: dt.datetime) -> int:
