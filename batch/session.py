@@ -36,7 +36,13 @@ from batch.settings import BatchSettings
 #   query brings new generated classes to compile: JFR counted 77 s of JIT compilation in a
 #   106-s run, on 2 cores shared with the tasks. Pairs of runs: 105.0/103.8/104.3 s -> 102.3/
 #   101.7/97.9 s (the benchmark), 106.4/107.0 s -> 97.5/99.0/96.4 s (a harness, same code).
-JAVA_OPTIONS = "-XX:+UseParallelGC -XX:MaxInlineLevel=9 -XX:InlineSmallCode=1000"
+#   And no inlining of hot methods over 100 bytes of bytecode (FreqInlineSize, 325 by default):
+#   the JIT's CPU fell from 46.8-50.6 to 37.4-39.3 core-s a run, the tasks' stayed at 114.7-
+#   122.2 core-s, and runs took 85.4/87.9/86.7 s against 91.5/90.9/95.2/92.5/88.9 s (all
+#   interleaved; FreqInlineSize=150 was in between: JIT 40.3-43.0 core-s).
+JAVA_OPTIONS = (
+    "-XX:+UseParallelGC -XX:MaxInlineLevel=9 -XX:InlineSmallCode=1000 -XX:FreqInlineSize=100"
+)
 
 # Spark's logger of window operators (see _quiet_unpartitioned_windows).
 WINDOW_LOGGER = "org.apache.spark.sql.execution.window.WindowExec"
