@@ -159,7 +159,7 @@ def jsonschema_rs_python_format_check() -> Callable[[Event], bool]:
 
 
 def to_row_check() -> Callable[[Event], bool]:
-    from schemas.table import to_row
+    from stream.rows import to_row
 
     validator = EventValidator.load()
     server = {"received_at": 1794326416000, "event_time": 1794326415275, "app_id": "shop-cn"}

@@ -1,6 +1,6 @@
 """The event catalogue, the one source of truth for event shapes (see schemas/README.md).
 
-    from schemas import EventValidator, arrow_schema, spark_schema, to_row, to_record_batch
+    from schemas import EventValidator, arrow_schema, spark_schema
 
 Names are imported on first use, so the collector, which only validates, never loads pyarrow
 or pyspark.
@@ -13,10 +13,7 @@ _EXPORTS = {
     "EventValidator": "schemas.validator",
     "EnvelopeValidator": "schemas.validator",
     "parse_time": "schemas.timestamps",
-    "arrow_schema": "schemas.table",
-    "to_row": "schemas.table",
-    "to_table": "schemas.table",
-    "to_record_batch": "schemas.columnar",
+    "arrow_schema": "schemas.arrow",
     "spark_schema": "schemas.spark",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,20 +1,16 @@
 """The landed table's columns: their names, kinds and where each value is in the enriched event.
 
-The one declarative list the table (schemas/table.py), its columnar mapping, the Kafka record
-shape (schemas/record.py) and the docs are derived from. Kinds, not Arrow types, so that the
-collector can know which fields are columns without loading pyarrow; `Column.type` is the
-kind's Arrow type (schemas/table.py says which).
+The one declarative list the Arrow schema (schemas/arrow.py), the Kafka record shape
+(schemas/record.py), the lander's row mapping (stream/rows.py) and the docs are derived from.
+Kinds, not Arrow types, so that the collector can know which fields are columns without
+loading pyarrow; schemas/arrow.py gives each kind its Arrow type.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+from typing import Any
 
 EXTRA = "extra"
 # Dropped, not kept in `extra`: a credential of sorts, and `app_id` already says whose it is.
@@ -27,17 +23,6 @@ class Column:
     kind: str  # "string", "int32", "decimal", "timestamp" or "items": the converter it takes
     path: tuple[str, ...]  # where the value is in the enriched event (or in an item)
     nullable: bool = True
-
-    @functools.cached_property
-    def type(self) -> pa.DataType:
-        from schemas.table import arrow_type
-
-        return arrow_type(self.kind)
-
-    def field(self) -> pa.Field:
-        import pyarrow as pa
-
-        return pa.field(self.name, self.type, nullable=self.nullable)
 
 
 def _text(name: str, *path: str) -> Column:

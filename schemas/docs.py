@@ -26,7 +26,7 @@ _INTRO = """\
 The contract between the front-end SDKs and the Surge collector: every event type, its fields,
 their types and an example. The JSON Schema files (draft 2020-12) under `schemas/json/` are the
 source of truth; the collector validates with them, and the landed Parquet table and its Spark
-schema are derived in `schemas/table.py` and `schemas/spark.py`.
+schema are derived in `schemas/arrow.py` and `schemas/spark.py`.
 
 ## Sending events
 
@@ -141,18 +141,19 @@ def _example(schema: dict[str, Any]) -> str:
 
 
 def _columns_section() -> str:
-    from schemas.table import COLUMNS, EXTRA  # pyarrow, only for the docs
+    from schemas.arrow import arrow_type  # pyarrow, only for the docs
+    from schemas.columns import COLUMNS, EXTRA
 
     lines = [
         "## The landed table\n",
         "One Parquet row per event under `/surge/events/dt=YYYY-MM-DD/hr=HH/` (UTC, by "
-        "`event_time`). Columns, from `schemas/columns.py` (Arrow types: `schemas/table.py`):\n",
+        "`event_time`). Columns, from `schemas/columns.py` (Arrow types: `schemas/arrow.py`):\n",
         "| column | Arrow type | taken from |",
         "|---|---|---|",
     ]
     for c in COLUMNS:
         nullable = "" if c.nullable else " not null"
-        lines.append(f"| `{c.name}` | `{c.type}`{nullable} | `{'.'.join(c.path)}` |")
+        lines.append(f"| `{c.name}` | `{arrow_type(c.kind)}`{nullable} | `{'.'.join(c.path)}` |")
     lines.append(f"| `{EXTRA}` | `string` | everything else, as JSON with the event's nesting |")
     return "\n".join(lines) + "\n"
 
@@ -172,7 +173,7 @@ def _record_section() -> str:
         "have a column stay where they are; everything else (`ts`, `sent_at`, unknown fields "
         "at any level, unknown fields of items by position) is moved into `extra`, a JSON text "
         "with the event's nesting and sorted keys, the very value of the `extra` column. So "
-        "the lander reads a whole poll with Arrow's JSON reader (`schemas/native.py`); a record "
+        "the lander reads a whole poll with Arrow's JSON reader (`stream/native.py`); a record "
         "it cannot read that way (another producer's) is mapped one event at a time, with "
         "`extra` merged back first, to the same row. The `order_placed` example above, sent with a "
         "`gift_wrap` on its first item, is this record:\n\n"

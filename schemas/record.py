@@ -10,15 +10,15 @@ the landed table's `extra` column holds for the event.
     -> {"type": "order_placed", "properties": {"amount": 9.9}, ...,
         "extra": '{"properties":{"coupon":"D11-50"},"ts":1794326403120}'}
 
-Why the split is the collector's: every record then has one closed shape, so the lander reads a
-whole poll with Arrow's native JSON reader (schemas/native.py) instead of decoding each event
-in Python. The collector holds the event as a dict already: the split costs it about 3 us per
-event (and the lander saves about 8: bench_lander's process CPU, 5 M events, 103 -> 64 s).
+Why the split is the collector's: every record then has one closed shape, so the lander reads
+a whole poll with Arrow's native JSON reader (stream/native.py) instead of decoding each event
+in Python. The collector holds the event as a dict already, so the split is cheap there, and
+it saves the lander more than it costs (bench/bench_lander.py measures the lander).
 
-`join_extra` is the inverse. The lander's reference path (schemas.to_row, for records the native
-reader refuses) maps the joined event, so both paths give the same row. Values that do not fit
-their column (an amount with five decimals, a count of 2.0) are not moved: the native reader
-refuses them, and the reference keeps them in `extra` as it always did.
+`join_extra` is the inverse. The lander's reference mapping (stream/rows.py, for records the
+native reader refuses) maps the joined event, so both paths give the same row. Values that do
+not fit their column (an amount with five decimals, a count of 2.0) are not moved: the native
+reader refuses them, and the reference keeps them in `extra` as it always did.
 
 No pyarrow here: the collector imports this module.
 """

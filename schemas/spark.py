@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from schemas.table import arrow_schema
+from schemas.arrow import arrow_schema
 
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType

@@ -1,11 +1,13 @@
 """Record values -> rows of the landed table, one Arrow batch per poll, and the reason each
 refused record cannot be a row.
 
-The mapping itself is in schemas/: `schemas.native.from_values` reads a whole poll with Arrow's
-JSON reader when every value is in the split shape the collector writes (schemas/record.py);
-otherwise `schemas.to_record_batch` (columnar; `schemas.to_row` is its reference) maps the
-events, `extra` joined back first, and this module decides what the lander refuses. Reasons
-are a closed set (they label the DLQ metric); the detail says what exactly.
+Two ways to the same rows. `native.from_values` reads a whole poll with Arrow's JSON reader
+when every value is in the split shape the collector writes (schemas/record.py): the usual
+poll. When it cannot, the poll is taken a chunk at a time, natively again where it can; the
+chunks it cannot read are mapped event by event (`rows.to_record_batch`, `extra` joined back
+first), and this module decides what the lander refuses. So a record off the collector's
+shape costs its chunk the slow way, not its whole poll. Reasons are a closed set (they label
+the DLQ metric); the detail says what exactly.
 """
 
 from __future__ import annotations
@@ -20,14 +22,14 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from schemas import to_record_batch, to_row
 from schemas.columns import COLUMNS
-from schemas.native import from_values
 from schemas.record import join_extra
+from stream.native import from_values
+from stream.rows import to_record_batch, to_row
 
 # Columns the table declares non-null: a row without them cannot be landed or bucketed.
 REQUIRED = tuple(column.name for column in COLUMNS if not column.nullable)
-CHUNK = 512  # events mapped at once
+CHUNK = 512  # values read or mapped at once when a whole poll cannot be read natively
 
 
 class Reason(StrEnum):
@@ -43,27 +45,32 @@ class Decoded:
     batch: pa.RecordBatch  # the rows that can land, in the order of the values
     rows: list[int]  # for each row of `batch`, the index of its value
     rejected: list[tuple[int, Reason, str]]  # (index of the value, reason, detail), in order
-    native: bool = False  # read whole by Arrow (schemas.native), not event by event
+    native: int = 0  # how many values Arrow read natively (stream/native.py)
 
 
 def decode_batch(values: Sequence[bytes | None]) -> Decoded:
     """The rows of record values, and why the others cannot be rows."""
     native = from_values(values)  # the usual poll: every value as the collector writes it
     if native is not None:
-        return Decoded(native, list(range(len(values))), [], native=True)
+        return Decoded(native, list(range(len(values))), [], native=len(values))
     batches: list[pa.RecordBatch] = []
     rows: list[int] = []
     rejected: list[tuple[int, Reason, str]] = []
+    read_natively = 0
     with _no_cyclic_gc():
-        # A chunk at a time: the events of a chunk stay in the CPU caches while they are
-        # mapped, column after column; with thousands at once each column is a pass over RAM.
         for start in range(0, max(len(values), 1), CHUNK):
-            chunk = _decode_chunk(values[start : start + CHUNK], start)
-            batches.append(chunk.batch)
-            rows += chunk.rows
-            rejected += chunk.rejected
+            chunk = values[start : start + CHUNK]
+            batch = from_values(chunk) if len(chunk) < len(values) else None
+            if batch is not None:
+                decoded = Decoded(batch, list(range(start, start + len(chunk))), [])
+                read_natively += len(chunk)
+            else:
+                decoded = _map_chunk(chunk, start)
+            batches.append(decoded.batch)
+            rows += decoded.rows
+            rejected += decoded.rejected
     batch = batches[0] if len(batches) == 1 else pa.concat_batches(batches)
-    return Decoded(batch, rows, rejected)
+    return Decoded(batch, rows, rejected, read_natively)
 
 
 @contextlib.contextmanager
@@ -82,8 +89,8 @@ def _no_cyclic_gc() -> Iterator[None]:
         gc.enable()
 
 
-def _decode_chunk(values: Sequence[bytes | None], first: int) -> Decoded:
-    """decode_batch of `values`, which start at index `first`."""
+def _map_chunk(values: Sequence[bytes | None], first: int) -> Decoded:
+    """decode_batch of `values` (which start at index `first`), event by event."""
     rejected: list[tuple[int, Reason, str]] = []
     events: list[dict[str, Any]] = []
     where: list[int] = []  # the index of each event's value

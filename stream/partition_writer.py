@@ -174,7 +174,8 @@ class PartitionWriter:
             return []
         values = [record.value for record in taken]
         decoded = decode_batch(values)
-        self.decoded["native" if decoded.native else "reference"] += len(values)
+        self.decoded["native"] += decoded.native
+        self.decoded["reference"] += len(values) - decoded.native
         rejected = [
             Rejected(taken[i].offset, taken[i].key, taken[i].value, reason, detail)
             for i, reason, detail in decoded.rejected

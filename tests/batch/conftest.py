@@ -29,8 +29,8 @@ import pytest
 from hdfs import InsecureClient
 
 from infra.endpoints import Endpoints
-from schemas import arrow_schema, to_table
-from schemas.table import to_row
+from schemas import arrow_schema
+from stream.rows import to_row, to_table
 
 TOPIC = "surge.events"
 WEB_WEIBO = {"platform": "web", "campaign": {"source": "weibo", "medium": "social"}}

@@ -16,7 +16,8 @@ from batch.compaction import SWAP_ASIDE, Compactor, plan
 from batch.day import hour_folder
 from batch.hadoop import FsError, HadoopFs
 from batch.layout import COMPACT_DIR, DataFile, FileName, data_files, hours_files
-from schemas import spark_schema, to_table
+from schemas import spark_schema
+from stream.rows import to_table
 
 # The conftest day, plus a busy-but-quiet hour of small files, and small files in hour 23.
 NOW = dt.datetime(2026, 11, 12, 0, 10, tzinfo=dt.UTC)  # hour 23 of 11-11 is not closed yet

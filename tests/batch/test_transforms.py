@@ -15,7 +15,7 @@ from batch.orders import allocate, money_lines
 from batch.output import swap
 from batch.quality import quality
 from batch.traffic import SESSION, session_keys
-from schemas import to_table
+from stream.rows import to_table
 
 
 def uri(path) -> str:

@@ -5,8 +5,9 @@ import copy
 
 import orjson
 
+from schemas.columns import EXTRA
 from schemas.record import join_extra, split_extra
-from schemas.table import EXTRA, to_row
+from stream.rows import to_row
 
 
 def _event(enrich, example, event_type="order_placed"):

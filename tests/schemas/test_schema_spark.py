@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.spark import spark_schema, to_spark_type
-from schemas.table import to_table
 from schemas.timestamps import to_epoch_ms
+from stream.rows import to_table
 
 
 def test_spark_schema_is_the_arrow_schema_in_spark_types():

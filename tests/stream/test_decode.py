@@ -7,14 +7,15 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas import arrow_schema, to_table
-from schemas.native import from_values
+from schemas import arrow_schema
 from schemas.record import split_extra
 from stream import filenames, samples
 from stream.buffer import PartitionBuffer
 from stream.decode import CHUNK, Reason, decode_batch
 from stream.landed import landed_files
+from stream.native import from_values
 from stream.partition_writer import PartitionWriter, State
+from stream.rows import to_table
 from stream.storage import MemoryStorage
 
 
@@ -48,13 +49,13 @@ def test_records_as_the_collector_writes_them_give_the_rows_of_their_events():
     expected = to_table(events)
     assert from_values(values) is not None  # the native path takes this poll
     decoded = decode_batch(values)
-    assert decoded.native
+    assert decoded.native == len(values)
     assert decoded.rejected == [] and decoded.rows == list(range(len(values)))
     assert pa.Table.from_batches([decoded.batch], arrow_schema()).equals(expected)
 
-    values[7] = None  # a tombstone: no native read of this poll
+    values[7] = None  # a tombstone: its chunk is mapped event by event, the next read natively
     decoded = decode_batch(values)
-    assert not decoded.native
+    assert decoded.native == len(values) - CHUNK
     assert [(i, reason) for i, reason, _ in decoded.rejected] == [(7, Reason.EMPTY)]
     kept = expected.take([i for i in range(len(values)) if i != 7])
     assert pa.Table.from_batches([decoded.batch], arrow_schema()).equals(kept)

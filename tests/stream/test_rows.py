@@ -1,4 +1,4 @@
-"""The landed table: typed columns from one declarative list, the rest kept in `extra`."""
+"""An enriched event -> its row: typed columns, and the rest kept in `extra`."""
 
 import copy
 import json
@@ -6,40 +6,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
-from schemas.table import COLUMNS, EXTRA, ITEM_COLUMNS, MONEY, arrow_schema, to_row, to_table
-
-EXPECTED_COLUMNS = [
-    "event_id", "type", "event_time", "received_at", "device_id", "user_id", "session_id",
-    "app_id", "schema_version", "ip", "user_agent", "page_url", "page_referrer", "page_title",
-    "platform", "app_version", "locale", "campaign_source", "campaign_medium", "campaign_name",
-    "order_id", "amount", "currency", "sku", "category", "price", "quantity", "query", "method",
-    "items", "extra",
-]  # fmt: skip
-
-
-def test_columns():
-    schema = arrow_schema()
-    assert schema.names == EXPECTED_COLUMNS
-    assert schema.field("event_time").type == pa.timestamp("us", tz="UTC")
-    assert schema.field("amount").type == pa.decimal128(18, 4)
-    assert schema.field("quantity").type == pa.int32()
-    assert schema.field("items").type == pa.list_(
-        pa.struct(
-            [
-                ("sku", pa.string()),
-                ("category", pa.string()),
-                ("price", MONEY),
-                ("quantity", pa.int32()),
-            ]
-        )
-    )
-    assert [f.name for f in schema if not f.nullable] == [
-        "event_id", "type", "event_time", "received_at", "device_id",
-    ]  # fmt: skip
+from schemas.arrow import arrow_schema
+from schemas.columns import COLUMNS, EXTRA, ITEM_COLUMNS
+from stream.rows import to_row, to_table
 
 
 def test_order_row(example, enrich):
@@ -203,17 +174,3 @@ def test_parquet_keeps_the_schema_and_the_values(tmp_path, example, enrich):
     table = pq.read_table(tmp_path / "part.parquet")
     assert table.schema.remove_metadata() == arrow_schema()
     assert table.column("amount").to_pylist() == [Decimal("1068"), None, Decimal("199")]
-
-
-@pytest.mark.parametrize("column", COLUMNS, ids=lambda c: c.name)
-def test_every_column_path_is_a_field_of_some_event_or_a_server_field(column, example):
-    server = {"event_time", "received_at", "ip", "user_agent", "app_id", "schema_version"}
-    if column.path[0] in server:
-        return
-    from schemas import catalogue
-    from schemas.fields import fields
-
-    known = set()
-    for event_type, version in catalogue.event_types().items():
-        known |= set(fields(catalogue.resolved(catalogue.event_path(event_type, version))))
-    assert ".".join(column.path) in known

@@ -1,15 +1,14 @@
-"""The batch mappings are the row mapping, to the bit, on many varied events.
+"""The native read gives the reference mapping's rows, to the bit, on many varied events.
 
-The native one (schemas/native.py, record values as the collector writes them) gives the same
-rows as the reference or none at all: the caller then takes the reference path.
+The native path (stream/native.py, record values as the collector writes them) gives the same
+rows as the reference (stream/rows.py) or none at all: the caller then takes the reference.
 
 `to_record_batch(events)` must equal `to_table([to_row(e) for e in events])` for the events
 the reference maps, and refuse exactly the others (with the reference's reason). Events are
 the catalogue's examples, enriched, then mutated at random, at every level: unknown fields,
 wrong types, nulls, objects that are not objects, items lists of every shape, amounts with
 many decimal places or beyond the precision, huge integers, times in every RFC 3339 shape
-and as epoch ms. Batches are plain (the fast branches), lightly or heavily mutated (the slow
-ones), small and large.
+and as epoch ms. Batches are plain, lightly or heavily mutated, small and large.
 """
 
 import copy
@@ -24,11 +23,12 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from schemas import catalogue, to_record_batch
-from schemas.columnar import _columnar, reference_batch
-from schemas.native import from_values
+from schemas import catalogue
+from schemas.arrow import arrow_schema
+from schemas.columns import COLUMNS, EXTRA
 from schemas.record import join_extra, split_extra
-from schemas.table import COLUMNS, EXTRA, arrow_schema, to_row, to_table
+from stream.native import from_values
+from stream.rows import to_record_batch, to_row, to_table
 
 SCHEMA = arrow_schema()
 TYPES = sorted(catalogue.event_types())
@@ -251,17 +251,13 @@ def _expected(events: list[Any]) -> tuple[pa.Table, dict[int, str]]:
     return to_table(kept), refused
 
 
-def _assert_same(events: list[Any], fast_path_only: bool = True) -> None:
+def _assert_same(events: list[Any]) -> None:
     expected, refused = _expected(copy.deepcopy(events))
-    mappers = [to_record_batch, reference_batch]
-    if fast_path_only:
-        mappers.append(_columnar)  # no falling back: the fast path itself is exact
-    for mapper in mappers:
-        mapped = mapper(copy.deepcopy(events))
-        got = pa.Table.from_batches([mapped.batch], SCHEMA)
-        if not got.equals(expected):
-            _explain(got, expected, mapper.__name__)
-        assert mapped.refused == refused, mapper.__name__
+    mapped = to_record_batch(copy.deepcopy(events))
+    got = pa.Table.from_batches([mapped.batch], SCHEMA)
+    if not got.equals(expected):
+        _explain(got, expected, "to_record_batch")
+    assert mapped.refused == refused
 
 
 def _explain(got: pa.Table, expected: pa.Table, name: str) -> None:
@@ -344,18 +340,18 @@ def test_values_json_cannot_hold_are_refused_as_the_reference_refuses_them(enric
     events[1]["unknown"] = {1, 2}  # not JSON: to_row raises
     events[2]["big"] = 10**30  # beyond 64 bits: kept through the json module
     events[3]["user_id"] = "\ud800"  # a lone surrogate: Arrow refuses the row
-    _assert_same(events, fast_path_only=False)
+    _assert_same(events)
     mapped = to_record_batch(events)
     assert sorted(mapped.refused) == [1, 3]
     assert json.loads(mapped.batch.column(EXTRA)[1].as_py())["big"] == 10**30
 
 
-def test_objects_that_are_not_plain_dicts_take_the_reference_path(enrich):
+def test_objects_that_are_not_plain_dicts_are_mapped_as_dicts(enrich):
     event = enrich(_example("order_placed"))
     event["page"] = OrderedDict(event["page"], extra_key=1)
-    _assert_same([event, enrich(_example("search"))], fast_path_only=False)
+    _assert_same([event, enrich(_example("search"))])
     mapping = enrich(_example("search"))
-    _assert_same([OrderedDict(mapping)], fast_path_only=False)
+    _assert_same([OrderedDict(mapping)])
 
 
 # -- the native path: record values as the collector writes them (schemas/record.py) -----------

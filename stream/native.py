@@ -1,9 +1,10 @@
 """Record values in the split shape (schemas/record.py) -> one Arrow record batch, natively.
 
-The lander's fast path: a whole poll is joined into newline-delimited JSON and read by Arrow's
-JSON reader against the record's closed schema, with no Python per event. It gives the very rows
-`to_record_batch(join_extra(...))` gives (tests/schemas/test_schema_columnar.py compares them),
-or None: then nothing is lost, the caller maps the poll the reference way. None when:
+The lander's usual path: a poll is joined into newline-delimited JSON and read by Arrow's JSON
+reader against the record's closed schema, with no Python per event. It gives the very rows
+the reference mapping gives (stream/rows.py, on the values with `extra` joined back;
+tests/stream/test_native.py compares them), or None: then nothing is lost, the caller maps
+those values the reference way. None when:
 - a value is missing, is not one line from "{" to "}", holds two objects, or is not UTF-8
   (the rows would not be the records one for one);
 - Arrow refuses it: an unknown key (a record the collector did not split), a value not of its
@@ -19,8 +20,8 @@ or None: then nothing is lost, the caller maps the poll the reference way. None 
 `extra` is taken as the record has it: the collector wrote it with `extra_json`, which is
 what the reference writes too. The native path trusts that text; a producer other than the
 collector that writes the split shape with an `extra` of its own making (unsorted keys, a
-column's name inside) gets that text landed as it is when its poll is read natively, and
-`extra` kept as an unknown key when the poll goes the reference way. Only the collector should
+column's name inside) gets that text landed as it is when it is read natively, and `extra`
+kept as an unknown key when it goes the reference way. Only the collector should
 write to the topic (Kafka ACLs); a header marking its records would let the lander tell.
 """
 
@@ -35,12 +36,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from schemas.columnar import _PLAIN_TIME, ARROW_REFUSALS
+from schemas.arrow import MONEY, arrow_schema, arrow_type
 from schemas.columns import COLUMNS, EVENT_LAYOUT, EXTRA, ITEM_LAYOUT, Column
-from schemas.table import arrow_schema
+from stream.rows import ARROW_REFUSALS
 
 _SCHEMA = arrow_schema()
-_SCALE = 10.0**4  # of the money columns (decimal(18, 4))
+# The RFC 3339 times an Arrow cast reads exactly as `parse_time` does (schemas/timestamps.py
+# accepts more: "t", "z", leap seconds, 7+ digits of fraction; those go the reference way).
+_PLAIN_TIME = (
+    r"^(?:19|2\d)\d\d-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
+)
+_SCALE = 10.0**MONEY.scale
 _UNIT = pa.scalar(Decimal("0.0001"), pa.decimal128(4, 4))
 _MONEY_LIMIT = 10**11  # below it, with 4 decimals, a value has at most 15 digits: float-exact
 # Read as JSON has them, converted after: times as text, money as the float it is in JSON.
@@ -56,15 +63,14 @@ def _record_type(tree: dict[str, Any]) -> pa.StructType:
         elif node.kind == "items":
             fields.append(pa.field(key, pa.list_(_record_type(ITEM_LAYOUT.tree))))
         else:
-            fields.append(pa.field(key, _AS_READ.get(node.kind, node.type)))
+            fields.append(pa.field(key, _AS_READ.get(node.kind) or arrow_type(node.kind)))
     return pa.struct(fields)
 
 
 RECORD_SCHEMA = pa.schema([*_record_type(EVENT_LAYOUT.tree), pa.field(EXTRA, pa.string())])
 _PARSE = pj.ParseOptions(explicit_schema=RECORD_SCHEMA, unexpected_field_behavior="error")
-# Blocks of 1 MiB, parsed on Arrow's threads while the lander's loop fetches: landing 1 M
-# bench events took 13 s instead of 14 (the decoding 5.7 s instead of 7.5). No value holds
-# a line break (_ndjson), so blocks end between records.
+# Blocks of 1 MiB, parsed on Arrow's threads (the GIL released) while the lander's loop
+# fetches. No value holds a line break (_ndjson), so blocks end between records.
 _READ = pj.ReadOptions(use_threads=True, block_size=1 << 20)
 
 
@@ -124,11 +130,11 @@ def _column(record: pa.RecordBatch, column: Column) -> pa.Array | None:
     if not column.nullable and array.null_count:
         return None
     if column.kind == "timestamp":
-        return _time(array, column.type)
+        return _time(array, arrow_type(column.kind))
     if column.kind == "decimal":
-        return _money(array, column.type)
+        return _money(array, arrow_type(column.kind))
     if column.kind == "items":
-        return _items(array, column.type)
+        return _items(array, arrow_type(column.kind))
     return array
 
 

@@ -1,65 +1,34 @@
-"""The landed table: one row per enriched event, typed columns for what reports read.
+"""An enriched event -> its row of the landed table: the lander's reference mapping.
 
-`COLUMNS` (schemas/columns.py) is the one declarative list (column name, kind, where the value
-is in the enriched event); `arrow_type()` gives each kind its Arrow type here, `arrow_schema()`
-and `to_row()` come from them, and the Spark schema comes
-from `arrow_schema()` (schemas/spark.py). Whatever no column holds is kept, losslessly, as JSON
-in `extra`, with the event's own nesting: {"ts": ..., "properties": {"coupon": "D11-50"}}.
-
-Type choices:
-- Money (`amount`, `price`, item prices) is decimal(18, 4), not float64: Spark sums decimals
-  exactly (sum(decimal(18,4)) is decimal(28,4)), so a GMV total is the same to the cent whatever
-  the partitioning, where float64 sums drift and depend on the order of addition. Scale 4 holds
-  the minor unit of every ISO 4217 currency; precision 18 fits the schema's maximum of 10^12 and
-  still fits a 64-bit integer in Parquet.
-- Times are timestamp[us, UTC]: microseconds is Spark's TimestampType precision, so files Spark
-  rewrites (compaction) hold the same values.
-- `event_id`, `type`, `event_time`, `received_at`, `device_id` are never null: the collector
-  guarantees them, and a row without them could not be deduplicated or partitioned.
+Each column (schemas/columns.py) takes the value at its path in the event, converted to its
+kind's Arrow type (schemas/arrow.py); whatever no column holds is kept, losslessly, as JSON in
+`extra`, with the event's own nesting: {"ts": ..., "properties": {"coupon": "D11-50"}}.
 
 The enriched event is the client event plus the server fields of DESIGN.md; `event_time` and
-`received_at` may be epoch-ms integers (cheapest) or RFC 3339 strings, `schema_version` an int.
-A value that does not fit its column (impossible after validation) leaves the column null and
-is kept whole in `extra`, so a bad record can never stop the lander.
+`received_at` may be epoch-ms integers or RFC 3339 strings, `schema_version` an int. A value
+that does not fit its column (impossible after validation) leaves the column null and is kept
+whole in `extra`, so a bad record can never stop the lander.
+
+Polls of records as the collector writes them are read natively instead (stream/native.py),
+to the same rows; this mapping takes the others (stream/decode.py).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pyarrow as pa
 
-from schemas.columns import (
-    COLUMNS,
-    DROPPED,
-    EVENT_LAYOUT,
-    EXTRA,
-    ITEM_COLUMNS,
-    ITEM_LAYOUT,
-    Column,
-    Layout,
-)
+from schemas.arrow import MONEY, arrow_schema
+from schemas.columns import DROPPED, EVENT_LAYOUT, EXTRA, ITEM_LAYOUT, Column, Layout
 from schemas.record import extra_json
 from schemas.timestamps import parse_time
 
-MONEY = pa.decimal128(18, 4)
-TIME = pa.timestamp("us", tz="UTC")
+_SCHEMA = arrow_schema()
 _NOTHING = object()  # "the column holds all of it": nothing to keep in `extra`
-
-
-def arrow_type(kind: str) -> pa.DataType:
-    """The Arrow type of a column kind (schemas/columns.py)."""
-    if kind == "items":
-        return pa.list_(ITEM)
-    return _TYPES[kind]
-
-
-_TYPES = {"string": pa.string(), "int32": pa.int32(), "decimal": MONEY, "timestamp": TIME}
-ITEM = pa.struct([c.field() for c in ITEM_COLUMNS])
-
-
-def arrow_schema() -> pa.Schema:
-    return pa.schema([*(c.field() for c in COLUMNS), pa.field(EXTRA, pa.string())])
+# What Arrow raises when it refuses Python values.
+ARROW_REFUSALS = (pa.ArrowException, TypeError, ValueError, OverflowError)
 
 
 def to_row(event: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,7 +41,44 @@ def to_row(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_table(events: Iterable[Mapping[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist([to_row(e) for e in events], schema=arrow_schema())
+    return pa.Table.from_pylist([to_row(e) for e in events], schema=_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """The rows of a batch of events, and the events that have none."""
+
+    batch: pa.RecordBatch  # one row per event not refused, in the events' order
+    refused: dict[int, str]  # index in the events -> why (to_row raised, or Arrow refused)
+
+
+def to_record_batch(events: Sequence[Mapping[str, Any]]) -> Mapped:
+    """The rows of `events` in one record batch, and why the others have none: `to_row`
+    raised, or Arrow refused the row."""
+    rows: list[dict[str, Any]] = []
+    refused: dict[int, str] = {}
+    for i, event in enumerate(events):
+        try:
+            rows.append(to_row(event))
+        except Exception as exc:  # a shape schemas/ never foresaw: refuse the row, not the batch
+            refused[i] = f"{type(exc).__name__}: {exc}"
+    try:
+        return Mapped(pa.RecordBatch.from_pylist(rows, _SCHEMA), refused)
+    except ARROW_REFUSALS:
+        pass
+    # Rare: find the rows Arrow refuses, one by one, and keep the others.
+    kept = []
+    row_of = iter(rows)
+    for i in range(len(events)):
+        if i in refused:
+            continue
+        row = next(row_of)
+        try:
+            pa.RecordBatch.from_pylist([row], _SCHEMA)
+            kept.append(row)
+        except ARROW_REFUSALS as exc:
+            refused[i] = f"{type(exc).__name__}: {exc}"
+    return Mapped(pa.RecordBatch.from_pylist(kept, _SCHEMA), dict(sorted(refused.items())))
 
 
 def _split(obj: Mapping[str, Any], layout: Layout) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -129,8 +135,8 @@ def _decimal(column: Column, value: Any) -> tuple[Any, Any]:
     if type(value) not in (int, float):
         raise TypeError(column.name)
     exact = Decimal(repr(value))  # repr: the shortest text of the float, as the JSON had it
-    scaled = exact.quantize(Decimal(1).scaleb(-column.type.scale))
-    if scaled.adjusted() >= column.type.precision - column.type.scale:
+    scaled = exact.quantize(Decimal(1).scaleb(-MONEY.scale))
+    if scaled.adjusted() >= MONEY.precision - MONEY.scale:
         raise InvalidOperation(column.name)
     # Rounded beyond the scale: the column has the rounded value, extra the exact one.
     return scaled, (_NOTHING if scaled == exact else value)
