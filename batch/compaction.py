@@ -24,7 +24,7 @@ and from the lander's scan, which only looks at dt=/hr= folders):
    step 3 and the swap) is moved into the folder, and the staging folder is deleted.
 
 A reader listing the folder sees the old files or the new ones: never both, never a part.
-In the instant between the two renames the folder is absent; batch/layout.py waits for it
+In the instant between the two renames the folder is absent; batch/landed.py waits for it
 rather than read the hour as empty. A reader that listed the old files and opens them after
 the swap fails loudly (file not found) and must be rerun: the swap cannot keep paths.
 
@@ -47,8 +47,9 @@ from pyspark.sql import SparkSession
 
 from batch.day import HOUR, hour_folder
 from batch.hadoop import FsError, HadoopFs
-from batch.layout import COMPACT_DIR, SWAP_ASIDE, DataFile, FileName, compaction_prefix, data_files
+from batch.landed import COMPACT_DIR, SWAP_ASIDE, DataFile, compaction_prefix, data_files
 from schemas import spark_schema
+from schemas.layout import FileName
 
 LOCK = ".lock"
 LOCK_STALE_S = 6 * 3600  # a lock this old was left by a crashed run

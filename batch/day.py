@@ -13,6 +13,8 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from schemas import layout
+
 UTC = dt.UTC
 HOUR = dt.timedelta(hours=1)
 
@@ -44,9 +46,8 @@ class BusinessDay:
 
 
 def hour_folder(root: str, hour: dt.datetime) -> str:
-    """``<root>/dt=YYYY-MM-DD/hr=HH`` of a UTC hour."""
-    hour = hour.astimezone(UTC)
-    return f"{root.rstrip('/')}/dt={hour:%Y-%m-%d}/hr={hour:%H}"
+    """``<root>/dt=YYYY-MM-DD/hr=HH`` of a UTC hour (an aware datetime)."""
+    return layout.hour_folder(root, layout.Bucket.of(hour))
 
 
 def utc_date_hours(date: dt.date) -> list[dt.datetime]:

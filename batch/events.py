@@ -38,7 +38,7 @@ from pyspark.sql.types import DateType, IntegerType, StructField, StructType
 
 from batch.day import BusinessDay
 from batch.hadoop import HadoopFs
-from batch.layout import hours_files
+from batch.landed import hours_files
 from schemas import spark_schema
 
 # What the reports read, in the landed table's order (the order of the dedup tie-break).

@@ -65,7 +65,7 @@ SQL_CONF = {
     # (HugeMethodLimit): it would run interpreted. Past that size Spark falls back to
     # per-operator code instead, as Spark's docs advise on HotSpot (65535 by default).
     "spark.sql.codegen.hugeMethodLimit": "8000",
-    # The jobs name each data file of the day (batch/layout.py). Past 32 paths Spark lists
+    # The jobs name each data file of the day (batch/landed.py). Past 32 paths Spark lists
     # them with a Spark job of one task per path: 1.5 s for the benchmark day's 162 files on
     # local[2], against 0.4 s on the driver (a fresh JVM). A day's files are counted in
     # hundreds once its hours are compacted; the job is for thousands of folders.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from stream.filenames import Bucket, FileName, is_dt_dir, is_hr_dir
+from schemas.layout import Bucket, FileName, is_dt_dir, is_hr_dir
 from stream.storage import Storage
 
 

@@ -29,12 +29,11 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from schemas import arrow_schema
-from stream import filenames
+from schemas import arrow_schema, layout
+from schemas.layout import Bucket, FileName
 from stream.buffer import ParquetOptions, PartitionBuffer, encode_parquet
 from stream.decode import Reason, decode_batch
 from stream.faults import Checkpoint, no_faults
-from stream.filenames import Bucket, FileName
 from stream.storage import Storage
 from stream.wal import Rename, WriteAheadLog, finish_rename
 
@@ -126,7 +125,7 @@ class PartitionWriter:
         self.parquet = parquet
         self.checkpoint = checkpoint
         self.schema = arrow_schema()
-        self.wal = WriteAheadLog(storage, filenames.wal_path(root, topic, partition))
+        self.wal = WriteAheadLog(storage, layout.wal_path(root, topic, partition))
         self.state = State.RECOVERING
         self.next_offset: int | None = None  # first offset not published, once recovered
         self.expected: int | None = None  # first offset not yet buffered (or refused)
@@ -141,7 +140,7 @@ class PartitionWriter:
         """Apply the log, clear leftovers, find the next offset. Idempotent; returns it."""
         wal_last = self.wal.apply()
         # Temp files not in an applied log were never published: whatever wrote them is gone.
-        self.storage.delete(filenames.tmp_dir(self.root, self.topic, self.partition), True)
+        self.storage.delete(layout.tmp_dir(self.root, self.topic, self.partition), True)
         names_last = scan().get(self.partition, -1)
         last = max(names_last, -1 if wal_last is None else wal_last)
         self.next_offset = self.expected = last + 1
@@ -242,8 +241,8 @@ class PartitionWriter:
                 PendingFile(
                     bucket,
                     name,
-                    temp=filenames.tmp_path(self.root, self.topic, self.partition),
-                    final=filenames.final_path(self.root, bucket, name),
+                    temp=layout.tmp_path(self.root, self.topic, self.partition),
+                    final=layout.final_path(self.root, bucket, name),
                     table=rows.table(self.schema),
                 )
             )

@@ -15,8 +15,9 @@ from batch import compact, reports
 from batch.compaction import SWAP_ASIDE, Compactor, plan
 from batch.day import hour_folder
 from batch.hadoop import FsError, HadoopFs
-from batch.layout import COMPACT_DIR, DataFile, FileName, data_files, hours_files
+from batch.landed import COMPACT_DIR, DataFile, data_files, hours_files
 from schemas import spark_schema
+from schemas.layout import FileName
 from stream.rows import to_table
 
 # The conftest day, plus a busy-but-quiet hour of small files, and small files in hour 23.

@@ -7,9 +7,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas import arrow_schema
+from schemas import arrow_schema, layout
 from schemas.record import split_extra
-from stream import filenames, samples
+from stream import samples
 from stream.buffer import PartitionBuffer
 from stream.decode import CHUNK, Reason, decode_batch
 from stream.landed import landed_files
@@ -130,7 +130,7 @@ def test_prepare_writes_only_temp_files_and_publish_goes_on_from_there():
     writer.freeze("rows")
     writer.prepare()
     assert writer.state is State.TEMP_WRITTEN
-    assert len(storage.list(filenames.tmp_dir("/surge/events", "t", 0))) == 3  # three hours
+    assert len(storage.list(layout.tmp_dir("/surge/events", "t", 0))) == 3  # three hours
     assert landed_files(storage, "/surge/events", "t") == []  # nothing visible yet
     writer.add([Rec(i, v) for i, v in enumerate(_values(10), start=120)])  # meanwhile
     writer.publish()

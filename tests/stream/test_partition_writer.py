@@ -8,7 +8,8 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 
-from stream import filenames, samples
+from schemas import layout
+from stream import samples
 from stream.decode import Reason
 from stream.landed import landed_files, last_offsets
 from stream.partition_writer import DEFAULT_LIMITS, Limits, PartitionWriter, State
@@ -66,7 +67,7 @@ def _assert_exactly_once(storage: MemoryStorage, events: dict[str, dict]) -> Non
         assert (row["bucket"].dt, row["bucket"].hr) == expected["bucket"]
         assert row["name"].first <= expected["offset"] <= row["name"].last
         assert row["name"].partition == PARTITION
-    assert not storage.list(filenames.tmp_dir(ROOT, TOPIC, PARTITION)), "temp files left"
+    assert not storage.list(layout.tmp_dir(ROOT, TOPIC, PARTITION)), "temp files left"
 
 
 def _land(writer: PartitionWriter, records: list[Rec], batch: int = 50) -> None:

@@ -1,53 +1,21 @@
-"""The landed layout, as the batch jobs read it: which files of an hour folder are data.
+"""What has landed, as the batch jobs read it: the data files of the hour folders.
 
-Contract with the lander (stream/): ``<root>/dt=YYYY-MM-DD/hr=HH/`` by the UTC date and hour of
-``event_time``, published files named ``<topic>+<partition>+<first offset>+<last offset>.parquet``
-(offsets zero-padded to 19 digits), written whole elsewhere and renamed into place. Anything
-else in a folder -- names starting with ``_`` or ``.`` (so a topic must not), ``+tmp``/``_tmp``
-folders, stray files -- is not data: only names that parse are read, so a half-written temp
-file never is.
-
-The name pattern is restated here rather than imported from stream/ (stages never import one
-another's internals); tests/batch check both agree on the lander's example names.
+The layout itself (``<root>/dt=YYYY-MM-DD/hr=HH/<topic>+<partition>+<first>+<last>.parquet``,
+written whole elsewhere and renamed into place) is the contract in schemas/layout.py, shared
+with the lander. Only names that parse as published files are read, so nothing else in a
+folder (a temp file, a hidden name, a stray file) ever is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import posixpath
-import re
 import time
 from dataclasses import dataclass
 
 from batch.day import hour_folder
 from batch.hadoop import Entry, FsError, HadoopFs
-
-OFFSET_DIGITS = 19
-SUFFIX = ".parquet"
-_NAME = re.compile(
-    r"(?P<topic>[A-Za-z0-9][A-Za-z0-9._-]*)\+(?P<p>\d+)\+(?P<first>\d+)\+(?P<last>\d+)\.parquet"
-)
-
-
-@dataclass(frozen=True, order=True)
-class FileName:
-    """A published file: topic, Kafka partition and the first and last offset it holds."""
-
-    topic: str
-    partition: int
-    first: int
-    last: int
-
-    @classmethod
-    def parse(cls, name: str) -> FileName | None:
-        match = _NAME.fullmatch(name)
-        if match is None:
-            return None
-        return cls(match["topic"], int(match["p"]), int(match["first"]), int(match["last"]))
-
-    def encode(self) -> str:
-        first, last = f"{self.first:0{OFFSET_DIGITS}d}", f"{self.last:0{OFFSET_DIGITS}d}"
-        return f"{self.topic}+{self.partition}+{first}+{last}{SUFFIX}"
+from schemas.layout import FileName
 
 
 @dataclass(frozen=True)
