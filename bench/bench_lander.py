@@ -47,6 +47,7 @@ from collector.settings import CollectorSettings
 from infra.endpoints import Endpoints
 from infra.provider import provide_stack
 from stream.consumer import Lander
+from stream.metrics import total
 from stream.settings import LanderSettings
 
 COLLECTOR_CODEC = CollectorSettings.model_fields["compression"].default
@@ -278,8 +279,8 @@ async def land(settings: LanderSettings, ends: dict, timeout_s: float) -> Lander
 
 
 def _read_through(lander: Lander, tp: TopicPartition) -> int:
-    writer = lander.writers.get(tp)
-    return -1 if writer is None or writer.expected is None else writer.expected
+    part = lander.partitions.get(tp)
+    return -1 if part is None or part.writer.expected is None else part.writer.expected
 
 
 async def read_only(settings: LanderSettings, ends: dict) -> None:
@@ -369,7 +370,7 @@ def main() -> int:
         cpu = time.process_time()
         lander = asyncio.run(land(settings, ends, args.timeout))
         report(lander, sum(ends.values()), time.process_time() - cpu)
-        print(describe(meter.per_event(lander.progress.rows_published)))
+        print(describe(meter.per_event(total(lander.metrics.records_landed))))
         if not args.keep:
             lander.storage.delete(root.rsplit("/", 1)[0], recursive=True)
             if not args.topic:
@@ -392,12 +393,13 @@ def _load() -> str:
 
 def report(lander: Lander, events: int, cpu_s: float) -> None:
     p = lander.progress
+    rows = int(total(lander.metrics.records_landed))
     seconds = (p.last_published_at or 0) - (p.first_read_at or 0)
     sizes = sorted(p.file_sizes)
     mib = 1024 * 1024
-    print(f"landed {p.rows_published} of {events} events in {seconds:.1f} s", flush=True)
+    print(f"landed {rows} of {events} events in {seconds:.1f} s", flush=True)
     if seconds > 0:
-        rate = p.rows_published / seconds
+        rate = rows / seconds
         print(f"throughput: {rate:,.0f} events/s (first read -> last publish)")
     print(f"load average after: {_load()}; process CPU {cpu_s:.1f} s")
     if hasattr(p, "add_seconds"):  # where the loop's time went (the lander of this tree)
@@ -419,7 +421,7 @@ def report(lander: Lander, events: int, cpu_s: float) -> None:
         print(
             f"files: {len(sizes)}, {sum(sizes) / mib:.1f} MiB in all; size min "
             f"{sizes[0] / mib:.2f} MiB, median {statistics.median(sizes) / mib:.2f} MiB, max "
-            f"{sizes[-1] / mib:.2f} MiB; {sum(sizes) / max(1, p.rows_published):.1f} bytes/event"
+            f"{sizes[-1] / mib:.2f} MiB; {sum(sizes) / max(1, rows):.1f} bytes/event"
         )
         big = [size for size in sizes if size >= mib]
         print(

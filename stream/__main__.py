@@ -9,6 +9,7 @@ import time
 
 from stream.consumer import Lander
 from stream.metrics import Metrics
+from stream.partition_writer import FaultHook, no_fault
 from stream.settings import LanderSettings
 
 
@@ -31,18 +32,19 @@ class _Throttle(logging.Filter):
         return True
 
 
-async def _main(settings: LanderSettings) -> None:
+async def _main(settings: LanderSettings, fault_hook: FaultHook) -> None:
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
-    lander = Lander(settings, metrics=metrics)
+    lander = Lander(settings, metrics=metrics, fault_hook=fault_hook)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lander.stop)
     await lander.run()
 
 
-def main() -> None:
+def main(fault_hook: FaultHook = no_fault) -> None:
+    """`fault_hook`: for the fault tests (tests/stream/crash_lander.py)."""
     settings = LanderSettings()
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -52,7 +54,7 @@ def main() -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     for handler in logging.getLogger().handlers:
         handler.addFilter(_Throttle("aiokafka", 10.0))
-    asyncio.run(_main(settings))
+    asyncio.run(_main(settings, fault_hook))
 
 
 if __name__ == "__main__":

@@ -39,10 +39,17 @@ from aiokafka.errors import KafkaError
 
 from stream.buffer import ParquetOptions
 from stream.dlq import dlq_value
-from stream.faults import crash_at
 from stream.landed import landed_files, last_offsets
-from stream.metrics import Metrics
-from stream.partition_writer import Limits, PartitionWriter, Publish, Rejected, State
+from stream.metrics import Metrics, total
+from stream.partition_writer import (
+    FaultHook,
+    Limits,
+    PartitionWriter,
+    Publish,
+    Rejected,
+    State,
+    no_fault,
+)
 from stream.settings import LanderSettings
 from stream.storage import Storage, StorageError, open_storage
 from stream.wal import LostFileError
@@ -78,15 +85,22 @@ class Backoff:
 
 
 @dataclass
+class Assigned:
+    """One assigned partition: its writer, and what the loop keeps beside it."""
+
+    writer: PartitionWriter
+    backoff: Backoff  # when its failed recovery or publish may try again
+    preparing: asyncio.Task | None = None  # its rotation, being prepared in the background
+    to_commit: int | None = None  # published through this offset, not yet committed
+
+
+@dataclass
 class Progress:
-    """What the lander has done, for tests and the benchmark."""
+    """What the metrics do not tell, for the benchmark: when the work began and ended, where
+    the loop's time went, and the size of each file (the metrics count rows, files, bytes)."""
 
     first_read_at: float | None = None
     last_published_at: float | None = None
-    records_read: int = 0
-    rows_published: int = 0
-    files_published: int = 0
-    bytes_published: int = 0
     file_sizes: list[int] = field(default_factory=list)
     add_seconds: float = 0.0  # in writer.add: decoding and buffering
     prepare_seconds: float = 0.0  # preparing rotations in the background: summed, they overlap
@@ -99,25 +113,23 @@ class Lander:
         settings: LanderSettings,
         storage: Storage | None = None,
         metrics: Metrics | None = None,
+        fault_hook: FaultHook = no_fault,
     ):
+        """`fault_hook`: called at each of the writers' FAULT_POINTS, for fault tests."""
         self.settings = settings
         self.storage = storage or open_storage(
             settings.storage_url, settings.hdfs_user, settings.storage_timeout_s
         )
         self.metrics = metrics or Metrics()
         self.progress = Progress()
-        self.writers: dict[TopicPartition, PartitionWriter] = {}
-        self.backoffs: dict[TopicPartition, Backoff] = {}
-        self.next_offsets: dict[TopicPartition, int] = {}  # published through, per partition
+        self.partitions: dict[TopicPartition, Assigned] = {}
         self._limits = Limits(settings.rotate_rows, settings.rotate_bytes, settings.rotate_age_s)
         self._parquet = ParquetOptions(
             settings.compression, settings.compression_level, settings.row_group_rows
         )
-        self._checkpoint = crash_at(settings.crash_at)
+        self._fault_hook = fault_hook
         self._busy = asyncio.Lock()
-        self._preparing: dict[TopicPartition, asyncio.Task] = {}  # in the background
         self._stopping = asyncio.Event()
-        self._to_commit: dict[TopicPartition, int] = {}
         self._commit_task: asyncio.Task | None = None
         self._dlq_unsent = False
         self.consumer: AIOKafkaConsumer | None = None
@@ -154,7 +166,7 @@ class Lander:
                 await self._step()
             await self._shutdown()
         finally:
-            await asyncio.gather(*self._preparing.values(), return_exceptions=True)
+            await self._wait_preparing(set(self.partitions))
             await self._close_clients()
 
     async def _start_clients(self) -> None:
@@ -196,12 +208,12 @@ class Lander:
         self._commit_soon()
 
     async def _add(self, tp: TopicPartition, records: list) -> None:
-        writer = self.writers.get(tp)
-        if writer is None:  # revoked since the poll
+        part = self.partitions.get(tp)
+        if part is None:  # revoked since the poll
             return
+        writer = part.writer
         if self.progress.first_read_at is None:
             self.progress.first_read_at = time.monotonic()
-        self.progress.records_read += len(records)
         skipped, decoded = writer.skipped, dict(writer.decoded)
         started = time.monotonic()
         rejected = await asyncio.to_thread(writer.add, records)
@@ -247,22 +259,20 @@ class Lander:
     async def _recover_due(self) -> None:
         now = time.monotonic()
         due = {
-            tp: w
-            for tp, w in self.writers.items()
-            if w.state is State.RECOVERING and self.backoffs[tp].due(now)
+            tp: part.writer
+            for tp, part in self.partitions.items()
+            if part.writer.state is State.RECOVERING and part.backoff.due(now)
         }
         if not due:
             return
         results = await asyncio.to_thread(self._recover_all, due)
         for tp, error in results.items():
             if error is None:
-                writer = due[tp]
-                self.backoffs[tp].succeeded()
-                self.next_offsets[tp] = writer.next_offset
-                self.consumer.seek(tp, writer.next_offset)
+                self.partitions[tp].backoff.succeeded()
+                self.consumer.seek(tp, due[tp].next_offset)
                 self.consumer.resume(tp)
             else:
-                wait = self.backoffs[tp].failed(time.monotonic())
+                wait = self.partitions[tp].backoff.failed(time.monotonic())
                 log.warning("recovery of %s failed (%s); retrying in %.1f s", tp, error, wait)
 
     def _recover_all(self, due: dict[TopicPartition, PartitionWriter]) -> dict:
@@ -289,65 +299,63 @@ class Lander:
         if self._finish_waiting():
             return  # the preparations in flight end first, then these finish
         now = time.monotonic()
-        for tp, writer in self.writers.items():
-            if tp in self._preparing:
+        for tp, part in self.partitions.items():
+            writer = part.writer
+            if part.preparing is not None:
                 continue
             if writer.state is State.WRITING:
                 reason = force or writer.rotation_due(now)
                 if reason is None or writer.expected == writer.next_offset:
                     continue  # not due, or nothing read since the last publish
                 if writer.freeze(reason) is None:  # only refused records: covered, no file
-                    self._covered(tp, writer.next_offset)
+                    part.to_commit = writer.next_offset
                     continue
-            elif writer.state is not State.FROZEN or not self.backoffs[tp].due(now):
+            elif writer.state is not State.FROZEN or not part.backoff.due(now):
                 continue
-            self._preparing[tp] = asyncio.create_task(self._prepare(tp, writer))
+            part.preparing = asyncio.create_task(self._prepare(tp, part))
         if wait:
             await self._finish_ready(wait)
 
     async def _finish_ready(self, wait: bool) -> None:
         if wait:
-            await self._wait_preparing(set(self._preparing))
-        for tp, task in list(self._preparing.items()):
-            if task.done():
-                del self._preparing[tp]
+            await self._wait_preparing(set(self.partitions))
+        for part in self.partitions.values():
+            if part.preparing is not None and part.preparing.done():
+                task, part.preparing = part.preparing, None
                 task.result()  # a bug in preparing stops the loop, as one in publishing does
-        if self._preparing:
+        if any(part.preparing is not None for part in self.partitions.values()):
             return
-        now = time.monotonic()
-        ready = [
-            (tp, writer)
-            for tp, writer in self.writers.items()
-            if writer.state in _FINISHING and self.backoffs[tp].due(now)
-        ]
+        ready = [(tp, part) for tp, part in self.partitions.items() if self._finish_due(part)]
         if ready:
-            await asyncio.gather(*(self._publish(tp, w) for tp, w in ready))
-            self.progress.publish_seconds += time.monotonic() - now
+            started = time.monotonic()
+            await asyncio.gather(*(self._publish(tp, part) for tp, part in ready))
+            self.progress.publish_seconds += time.monotonic() - started
 
     def _finish_waiting(self) -> bool:
-        now = time.monotonic()
-        return any(
-            writer.state in _FINISHING and self.backoffs[tp].due(now)
-            for tp, writer in self.writers.items()
-        )
+        return any(self._finish_due(part) for part in self.partitions.values())
 
-    async def _prepare(self, tp: TopicPartition, writer: PartitionWriter) -> None:
+    @staticmethod
+    def _finish_due(part: Assigned) -> bool:
+        return part.writer.state in _FINISHING and part.backoff.due(time.monotonic())
+
+    async def _prepare(self, tp: TopicPartition, part: Assigned) -> None:
         started = time.monotonic()
         try:
-            await asyncio.to_thread(writer.prepare)
+            await asyncio.to_thread(part.writer.prepare)
         except StorageError as exc:
             self.metrics.publish_failures.inc()
-            wait = self.backoffs[tp].failed(time.monotonic())
+            wait = part.backoff.failed(time.monotonic())
             self.consumer.pause(tp)  # buffer no more until storage answers
             log.warning("writing the files of %s failed (%s); retrying in %.1f s", tp, exc, wait)
         finally:
             self.progress.prepare_seconds += time.monotonic() - started
 
     async def _wait_preparing(self, tps: set[TopicPartition]) -> None:
-        tasks = [task for tp, task in self._preparing.items() if tp in tps]
+        tasks = [p.preparing for tp, p in self.partitions.items() if tp in tps and p.preparing]
         await asyncio.gather(*tasks, return_exceptions=True)  # what they raise: _finish_ready
 
-    async def _publish(self, tp: TopicPartition, writer: PartitionWriter) -> None:
+    async def _publish(self, tp: TopicPartition, part: Assigned) -> None:
+        writer = part.writer
         try:
             done = await asyncio.to_thread(writer.publish)
         except LostFileError as exc:
@@ -357,7 +365,7 @@ class Lander:
             return
         except StorageError as exc:
             self.metrics.publish_failures.inc()
-            wait = self.backoffs[tp].failed(time.monotonic())
+            wait = part.backoff.failed(time.monotonic())
             self.consumer.pause(tp)  # buffer no more until storage answers
             log.warning(
                 "publish of %s failed at %s (%s); retrying in %.1f s",
@@ -367,9 +375,10 @@ class Lander:
                 wait,
             )
             return
-        self.backoffs[tp].succeeded()
+        part.backoff.succeeded()
         self.consumer.resume(tp)
         self._published(tp, done)
+        part.to_commit = done.next_offset
 
     def _published(self, tp: TopicPartition, done: Publish) -> None:
         now = time.monotonic()
@@ -379,12 +388,8 @@ class Lander:
         self.metrics.files_published.inc(len(done.files))
         self.metrics.records_landed.labels(label).inc(done.rows)
         self.metrics.bytes_landed.labels(label).inc(sum(done.file_sizes))
-        p = self.progress
-        p.last_published_at = now
-        p.rows_published += done.rows
-        p.files_published += len(done.files)
-        p.bytes_published += sum(done.file_sizes)
-        p.file_sizes += done.file_sizes
+        self.progress.last_published_at = now
+        self.progress.file_sizes += done.file_sizes
         log.info(
             "published %s: %d rows in %d file(s) up to offset %d (%s, %.2f s)",
             tp,
@@ -394,22 +399,21 @@ class Lander:
             done.reason,
             now - done.frozen_at,
         )
-        self._covered(tp, done.next_offset)
-
-    def _covered(self, tp: TopicPartition, next_offset: int) -> None:
-        self.next_offsets[tp] = next_offset
-        self._to_commit[tp] = next_offset
 
     def _commit_soon(self) -> None:
         """Commit in the background, one commit at a time: a Kafka outage must not stall
         publishing, which does not need Kafka."""
-        if self._to_commit and (self._commit_task is None or self._commit_task.done()):
+        if self._commit_task is not None and not self._commit_task.done():
+            return
+        if any(part.to_commit is not None for part in self.partitions.values()):
             self._commit_task = asyncio.create_task(self._commit())
 
     async def _commit(self) -> None:
         """Commit published offsets to Kafka; monitoring only, so a failure is just logged."""
-        offsets = {tp: o for tp, o in self._to_commit.items() if tp in self.writers}
-        self._to_commit.clear()
+        offsets = {}
+        for tp, part in self.partitions.items():
+            if part.to_commit is not None:
+                offsets[tp], part.to_commit = part.to_commit, None
         if not offsets:
             return
         try:
@@ -418,10 +422,12 @@ class Lander:
             log.warning("offset commit failed (%r); the next publish commits again", exc)
 
     def _update_lag(self) -> None:
-        for tp, next_offset in self.next_offsets.items():
+        for tp, part in self.partitions.items():
+            published_through = part.writer.next_offset  # None until recovered
             highwater = self.consumer.highwater(tp)
-            if highwater is not None:
-                self.metrics.lag.labels(str(tp.partition)).set(max(0, highwater - next_offset))
+            if highwater is not None and published_through is not None:
+                lag = max(0, highwater - published_through)
+                self.metrics.lag.labels(str(tp.partition)).set(lag)
 
     # -- rebalance ---------------------------------------------------------------------------
 
@@ -433,12 +439,16 @@ class Lander:
             tp.partition,
             self._limits,
             self._parquet,
-            self._checkpoint,
+            self._fault_hook,
         )
 
     def _reassign(self, tp: TopicPartition) -> None:
-        self.writers[tp] = self._new_writer(tp)
-        self.backoffs[tp] = Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s)
+        old = self.partitions.get(tp)
+        self.partitions[tp] = Assigned(
+            self._new_writer(tp),
+            Backoff(self.settings.backoff_initial_s, self.settings.backoff_max_s),
+            preparing=old.preparing if old else None,  # the loop still awaits it
+        )
         self.consumer.pause(tp)  # until recovered and seeked
 
     async def on_assigned(self, assigned: set[TopicPartition]) -> None:
@@ -453,10 +463,7 @@ class Lander:
         async with self._busy:  # waits for a step in progress on these writers
             await self._wait_preparing(revoked)
             for tp in revoked:
-                self._preparing.pop(tp, None)
-                self.writers.pop(tp, None)
-                self.backoffs.pop(tp, None)
-                self.next_offsets.pop(tp, None)
+                self.partitions.pop(tp, None)
                 with contextlib.suppress(KeyError):
                     self.metrics.lag.remove(str(tp.partition))
         log.info("revoked %s; unpublished buffers dropped", sorted(tp.partition for tp in revoked))
@@ -474,10 +481,10 @@ class Lander:
             while True:
                 await self._publish_due(force, wait=True)
                 force = None
-                pending = [tp for tp, w in self.writers.items() if w.pending is not None]
+                pending = [p for p in self.partitions.values() if p.writer.pending is not None]
                 if not pending:
                     break
-                retry_at = min(self.backoffs[tp].due_at for tp in pending)
+                retry_at = min(part.backoff.due_at for part in pending)
                 if retry_at >= deadline:
                     log.error("unpublished buffers left at the shutdown deadline (still in Kafka)")
                     break
@@ -486,9 +493,9 @@ class Lander:
             await self._commit_task
         await self._commit()
         log.info(
-            "stopped: %d rows in %d files",
-            self.progress.rows_published,
-            self.progress.files_published,
+            "stopped: %d rows in %d files since the start",
+            total(self.metrics.records_landed),
+            total(self.metrics.files_published),
         )
 
 

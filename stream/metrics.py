@@ -57,3 +57,13 @@ class Metrics:
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
+
+
+def total(counter: Counter) -> float:
+    """A counter's value, summed over its labels."""
+    return sum(
+        sample.value
+        for metric in counter.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )

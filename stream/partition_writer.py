@@ -16,6 +16,9 @@
 Every method is blocking (Arrow, Parquet, HDFS): the consumer runs them off the event loop,
 one at a time per writer, except `prepare()` (the publish's first step: its temp files),
 which may run while `add()` fills the fresh buffers: they share no state.
+
+`fault_hook` is called with the name of each point of `FAULT_POINTS` as the writer reaches
+it: the seam where fault tests crash the process (tests/stream/doubles.py `crash_at`).
 """
 
 from __future__ import annotations
@@ -33,11 +36,24 @@ from schemas import arrow_schema, layout
 from schemas.layout import Bucket, FileName
 from stream.buffer import ParquetOptions, PartitionBuffer, encode_parquet
 from stream.decode import Reason, decode_batch
-from stream.faults import Checkpoint, no_faults
 from stream.storage import Storage
 from stream.wal import Rename, WriteAheadLog, finish_rename
 
 log = logging.getLogger(__name__)
+
+# In the order a publish reaches them.
+FAULT_POINTS = (
+    "added",  # rows were buffered (a crash loses only buffers)
+    "temp_written",  # every temp file of a rotation is written, nothing logged
+    "wal_written",  # the renames are logged, none done
+    "between_renames",  # after one rename of a rotation that publishes several files
+    "renamed",  # every file renamed, the log not yet truncated
+)
+FaultHook = Callable[[str], None]
+
+
+def no_fault(point: str) -> None:
+    pass
 
 
 class State(enum.Enum):
@@ -115,7 +131,7 @@ class PartitionWriter:
         partition: int,
         limits: Limits = DEFAULT_LIMITS,
         parquet: ParquetOptions = DEFAULT_PARQUET,
-        checkpoint: Checkpoint = no_faults,
+        fault_hook: FaultHook = no_fault,
     ):
         self.storage = storage
         self.root = root
@@ -123,7 +139,7 @@ class PartitionWriter:
         self.partition = partition
         self.limits = limits
         self.parquet = parquet
-        self.checkpoint = checkpoint
+        self.fault_hook = fault_hook
         self.schema = arrow_schema()
         self.wal = WriteAheadLog(storage, layout.wal_path(root, topic, partition))
         self.state = State.RECOVERING
@@ -188,7 +204,7 @@ class PartitionWriter:
                 offsets = [taken[i].offset for i in decoded.rows]
                 size = sum(len(values[i]) for i in decoded.rows)  # type: ignore[arg-type]
             self.buffer.add(decoded.batch, offsets, size)
-            self.checkpoint("added")
+            self.fault_hook("added")
         return rejected
 
     def _new_records(self, records: Sequence[Record]) -> list[Record]:
@@ -267,7 +283,7 @@ class PartitionWriter:
         if self.state is State.FROZEN:
             self._write_temp_files(pending)
             self.state = State.TEMP_WRITTEN
-            self.checkpoint("temp_written")
+            self.fault_hook("temp_written")
 
     def publish(self) -> Publish:
         """Run the pending publish from its current step to the end; returns it when done."""
@@ -278,11 +294,11 @@ class PartitionWriter:
         if self.state is State.TEMP_WRITTEN:
             self.wal.log_publish(pending.last_offset, [f.rename for f in pending.files])
             self.state = State.WAL_WRITTEN
-            self.checkpoint("wal_written")
+            self.fault_hook("wal_written")
         if self.state is State.WAL_WRITTEN:
             self._rename_files(pending)
             self.state = State.RENAMED
-            self.checkpoint("renamed")
+            self.fault_hook("renamed")
         if self.state is State.RENAMED:
             self.wal.truncate(pending.last_offset)
             self.next_offset = max(self.next_offset or 0, pending.next_offset)
@@ -306,4 +322,4 @@ class PartitionWriter:
             finish_rename(self.storage, file.rename)
             file.renamed = True
             if i < len(pending.files) - 1:
-                self.checkpoint("between_renames")
+                self.fault_hook("between_renames")

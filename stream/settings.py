@@ -14,6 +14,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.layout import TOPIC
+
 MIB = 1024 * 1024
 
 
@@ -23,7 +25,11 @@ class LanderSettings(BaseSettings):
     # Kafka
     bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     group: str = Field("surge-lander", description="Consumer group; processes share partitions.")
-    topic: str = Field("surge.events", description="Topic of enriched events to land.")
+    topic: str = Field(
+        "surge.events",
+        pattern=rf"^{TOPIC.pattern}$",  # it names the landed files (schemas/layout.py)
+        description="Topic of enriched events to land; not starting with `_`, `.` or `-`.",
+    )
     dlq_topic: str = Field(
         "surge.events.dlq", description="Where records that cannot be decoded or mapped go."
     )
@@ -79,10 +85,3 @@ class LanderSettings(BaseSettings):
     # Operations
     metrics_port: int = Field(9108, ge=0, description="Prometheus /metrics port; 0: none.")
     log_level: str = Field("INFO", description="Python logging level.")
-    crash_at: str = Field(
-        "",
-        description=(
-            "Fault injection, for tests only: `point[:n]` SIGKILLs the lander the n-th time "
-            "(default: the first) it reaches `point` (see stream/faults.py). Empty: never."
-        ),
-    )

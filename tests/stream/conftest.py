@@ -27,9 +27,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra.endpoints import Endpoints
-from stream import samples
 from stream.landed import landed_files
 from stream.storage import HdfsStorage
+from tests.stream import samples
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,12 +129,14 @@ class Run:
         }
         return {f"SURGE_LANDER_{k.upper()}": str(v) for k, v in settings.items()}
 
-    def start(self, **overrides: object) -> subprocess.Popen:
+    def start(self, crash_at: str = "", **overrides: object) -> subprocess.Popen:
+        """A lander process; `crash_at` ("point[:n]"): one SIGKILLed at that fault point."""
         n = len(self.processes)
         log = (self.tmp / f"lander-{n}.log").open("wb")
         env = {**os.environ, **self.settings_env(**overrides)}
+        module = ["tests.stream.crash_lander", crash_at] if crash_at else ["stream"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "stream"], cwd=REPO, env=env, stdout=log, stderr=log
+            [sys.executable, "-m", *module], cwd=REPO, env=env, stdout=log, stderr=log
         )
         proc.log_path = log.name  # type: ignore[attr-defined]
         self.processes.append(proc)

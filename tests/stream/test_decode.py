@@ -9,14 +9,14 @@ import pyarrow.compute as pc
 
 from schemas import arrow_schema, layout
 from schemas.record import split_extra
-from stream import samples
 from stream.buffer import PartitionBuffer
 from stream.decode import CHUNK, Reason, decode_batch
 from stream.landed import landed_files
 from stream.native import from_values
 from stream.partition_writer import PartitionWriter, State
 from stream.rows import to_table
-from stream.storage import MemoryStorage
+from tests.stream import samples
+from tests.stream.doubles import MemoryStorage
 
 
 @dataclass

@@ -7,7 +7,7 @@ import pytest
 from infra.jvm import JvmProcesses
 from infra.settings import StackSettings
 from infra.stack import LocalStack
-from stream.faults import POINTS
+from stream.partition_writer import FAULT_POINTS
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +27,7 @@ def test_sigkill_at_each_point_then_restart_lands_every_record_once(lander_run):
     # Small polls, so that a run reaches every point of several rotations.
     lander_run.produce(1500)
     logged_renames_left = False
-    for point in POINTS:
+    for point in FAULT_POINTS:
         nth = {"added": 3, "temp_written": 2, "wal_written": 2}.get(point, 1)
         lander = lander_run.start(crash_at=f"{point}:{nth}", max_poll_records=50)
         try:
@@ -42,7 +42,7 @@ def test_sigkill_at_each_point_then_restart_lands_every_record_once(lander_run):
         lander_run.assert_no_duplicates()
         lander_run.produce(300)  # more work for the next run, whatever this one left
     lander = lander_run.start()
-    lander_run.wait_landed(1500 + 300 * len(POINTS), procs=[lander])
+    lander_run.wait_landed(1500 + 300 * len(FAULT_POINTS), procs=[lander])
     assert lander_run.stop(lander) == 0
     assert "logged renames" in lander_run.log(lander)
     lander_run.assert_exactly_once()

@@ -9,12 +9,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas import layout
-from stream import samples
 from stream.decode import Reason
 from stream.landed import landed_files, last_offsets
 from stream.partition_writer import DEFAULT_LIMITS, Limits, PartitionWriter, State
-from stream.storage import MemoryStorage, StorageError
+from stream.storage import StorageError
 from stream.wal import LostFileError, WalRecord
+from tests.stream import samples
+from tests.stream.doubles import MemoryStorage
 
 ROOT, TOPIC, PARTITION = "/surge/events", "surge.events", 2
 
@@ -39,8 +40,8 @@ def _records(n: int, start: int = 0, hours: int = 3) -> tuple[list[Rec], dict[st
     return records, events
 
 
-def _writer(storage, limits=DEFAULT_LIMITS, checkpoint=lambda point: None) -> PartitionWriter:
-    return PartitionWriter(storage, ROOT, TOPIC, PARTITION, limits, checkpoint=checkpoint)
+def _writer(storage, limits=DEFAULT_LIMITS, fault_hook=lambda point: None) -> PartitionWriter:
+    return PartitionWriter(storage, ROOT, TOPIC, PARTITION, limits, fault_hook=fault_hook)
 
 
 def _recover(writer: PartitionWriter) -> int:

@@ -7,10 +7,10 @@ from prometheus_client import generate_latest
 from stream.consumer import Backoff
 from stream.decode import Reason
 from stream.dlq import dlq_value
-from stream.faults import crash_at, no_faults
 from stream.metrics import Metrics
-from stream.partition_writer import Rejected
+from stream.partition_writer import Rejected, no_fault
 from stream.settings import LanderSettings
+from tests.stream.doubles import crash_at
 
 
 def test_settings_defaults_and_environment(monkeypatch):
@@ -25,6 +25,8 @@ def test_settings_defaults_and_environment(monkeypatch):
     monkeypatch.setenv("SURGE_LANDER_STORAGE_URL", "file:///tmp/x")
     changed = LanderSettings()
     assert changed.rotate_rows == 500 and changed.storage_url == "file:///tmp/x"
+    with pytest.raises(ValueError):  # its files would be hidden from Spark
+        LanderSettings(topic="_events")
 
 
 def test_backoff_grows_to_its_cap_and_resets():
@@ -54,7 +56,7 @@ def test_a_dlq_record_says_why_and_where_from():
 
 
 def test_crash_points_are_checked():
-    assert crash_at("") is no_faults
+    assert crash_at("") is no_fault
     with pytest.raises(ValueError):
         crash_at("nowhere")
     crash_at("renamed:2")("wal_written")  # another point: nothing happens

@@ -8,11 +8,11 @@ import pytest
 from stream.storage import (
     HdfsStorage,
     LocalStorage,
-    MemoryStorage,
     NativeHdfsStorage,
     StorageError,
     open_storage,
 )
+from tests.stream.doubles import MemoryStorage
 
 
 @pytest.fixture(

@@ -1,7 +1,8 @@
 import pytest
 
-from stream.storage import MemoryStorage, StorageError
+from stream.storage import StorageError
 from stream.wal import LostFileError, Rename, WalRecord, WriteAheadLog, finish_rename
+from tests.stream.doubles import MemoryStorage
 
 WAL = "/r/_wal/t+0.wal"
 
