@@ -78,7 +78,7 @@ def _no_cyclic_gc() -> Iterator[None]:
     """The cyclic garbage collector held off: decoded events are JSON values, without
     cycles, freed by reference counting once their chunk is mapped. Left on, it ran every
     few hundred of their dicts and, as they outlive that, kept promoting and re-scanning
-    them with the whole heap: a tenth of the lander's CPU. It runs again afterwards."""
+    them with the whole heap, at a cost the profile showed. It runs again afterwards."""
     if not gc.isenabled():
         yield
         return

@@ -39,8 +39,8 @@ class LanderSettings(BaseSettings):
     max_poll_interval_ms: int = Field(
         300_000, description="A lander that polls less often than this leaves the group."
     )
-    # Larger polls amortize the native read's per-poll cost (bench_lander, one 1 M-event topic,
-    # interleaved: 80-87k events/s at 20,000 against 71-76k at 5,000; 50,000 gave no more).
+    # Larger polls amortize the native read's per-poll cost (bench/bench_lander.py's docstring
+    # has the poll sizes compared).
     max_poll_records: int = Field(20_000, ge=1, description="Records per poll, all partitions.")
     fetch_partition_bytes: int = Field(
         4 * MIB, description="Largest fetch per partition (aiokafka max_partition_fetch_bytes)."
