@@ -137,10 +137,9 @@ def main() -> int:
     parser.add_argument("--raw-server", type=int, help=argparse.SUPPRESS)  # the raw 503 server
     args = parser.parse_args()
     if args.raw_server:
-        from collector.worker import _new_loop
+        import uvloop  # the collector's workers' loop
 
-        loop, _ = _new_loop()
-        loop.run_until_complete(serve_raw(args.raw_server))
+        uvloop.run(serve_raw(args.raw_server))
         return 0
     port = _free_port()
     batches = _requests(port)

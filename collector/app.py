@@ -19,7 +19,7 @@ from collector.cors import CorsPolicy, cors_middleware
 from collector.errors import error_middleware
 from collector.ingest import COLLECTOR, Collector
 from collector.kafka_sink import new_sink
-from collector.metrics import Metrics, observe_middleware
+from collector.metrics import Metrics, event_loop_name, observe_middleware
 from collector.ratelimit import RateLimiter
 from collector.routes import CORS_POLICY, setup_routes
 from collector.settings import CollectorSettings
@@ -70,6 +70,7 @@ def runner_kwargs(settings: CollectorSettings) -> dict[str, Any]:
 def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] | None):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings, metrics = app[SETTINGS], app[METRICS]
+        metrics.event_loop.labels(event_loop_name(asyncio.get_running_loop())).set(1)
         validator, envelopes = validators or load_validators()
         owned = sink is None
         the_sink = new_sink(settings, metrics) if owned else sink

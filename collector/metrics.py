@@ -8,6 +8,7 @@ histograms summed; gauges summed over live workers, or the minimum where noted).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -23,6 +24,11 @@ from prometheus_client import (
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 PREFIX = "surge_collector"
+
+
+def event_loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """The library whose loop this is: "uvloop", or "asyncio" (its default loop)."""
+    return type(loop).__module__.partition(".")[0]
 
 
 def multiprocess_dir() -> str | None:
@@ -96,6 +102,13 @@ class Metrics:
             "Record bytes awaiting Kafka acknowledgement.",
             registry=r,
             multiprocess_mode="livesum",
+        )
+        self.event_loop = Gauge(
+            f"{PREFIX}_event_loop_info",
+            "1 for the event loop the workers run on (uvloop, or asyncio's own).",
+            ["loop"],
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self.sink_healthy = Gauge(
             f"{PREFIX}_kafka_healthy",
