@@ -4,8 +4,8 @@
     python bench/bench_collector.py --sink       # the Kafka sink alone, see sink_bench()
     python bench/bench_collector.py --path       # the request path alone, see path_bench()
 
-The collector's settings come from the environment as usual (SURGE_COLLECTOR_KAFKA_CLIENT,
-SURGE_COLLECTOR_COMPRESSION, SURGE_COLLECTOR_LINGER_MS...).
+The collector's settings come from the environment as usual (SURGE_COLLECTOR_COMPRESSION,
+SURGE_COLLECTOR_LINGER_MS...).
 
 Starts the collector on a free port against the stack's Kafka (SURGE_KAFKA_BOOTSTRAP, else the
 local stack's address), then drives it open loop: requests leave on a fixed schedule whatever
@@ -47,7 +47,8 @@ run in turns at the same offered rates (``--max-eps 8000 --phase-s 10``):
      5,600    111-124 -> 59-73 us                     5,600 -> 5,600 (p99 86-223 -> 55-62 ms)
     24,000     90-92  -> 39-45 us                     9,100-10,700 -> 19,600-22,600
 
-``--sink`` (64 callers, linger 10 ms, 6 s, twice each, load average 6.6-7.2):
+``--sink`` (64 callers, linger 10 ms, 6 s, twice each, load average 6.6-7.2), the run that
+chose confluent-kafka (the aiokafka sink was removed since):
 
     aiokafka gzip    ~21,000 events/s   client 26.3 us CPU/event   broker 2.5-2.8 us
     aiokafka lz4     ~28,000            client 19.9                broker 1.3-1.4
@@ -437,13 +438,13 @@ async def sink_bench(args: argparse.Namespace) -> None:
     """The sink alone against the broker: ``--concurrency`` callers of ``send_batch`` in a
     closed loop, each with 20 pre-built records of enriched events; CPU of this process (all
     its threads: librdkafka's too) and of the broker, per event acknowledged."""
-    from collector.kafka_sink import new_sink
     from collector.metrics import Metrics
     from collector.records import Record
     from collector.settings import CollectorSettings
+    from collector.sink import KafkaSink
 
     settings = CollectorSettings(workers=1, kafka_bootstrap=_bootstrap())
-    sink = new_sink(settings, Metrics())
+    sink = KafkaSink(settings, Metrics())
     await sink.start()
     deadline = time.monotonic() + 30
     while not sink.is_healthy():
@@ -489,7 +490,7 @@ async def sink_bench(args: argparse.Namespace) -> None:
     await asyncio.gather(*tasks)
     await sink.close(5)
     print(
-        f"sink {settings.kafka_client} compression={settings.compression} "
+        f"sink compression={settings.compression} "
         f"level={settings.compression_level} linger={settings.linger_ms} ms "
         f"concurrency={args.concurrency}: {events / seconds:,.0f} events/s, "
         f"errors {errors}, load avg {os.getloadavg()[0]:.2f}\n{describe(per_event)}",
@@ -557,7 +558,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--sink",
         action="store_true",
-        help="micro-bench of the Kafka sink alone (SURGE_COLLECTOR_KAFKA_CLIENT, _COMPRESSION...)",
+        help="micro-bench of the Kafka sink alone (SURGE_COLLECTOR_COMPRESSION, _LINGER_MS...)",
     )
     parser.add_argument("--concurrency", type=int, default=64, help="--sink: concurrent callers")
     parser.add_argument("--path", action="store_true", help="the request path alone, one core")

@@ -8,12 +8,11 @@ import orjson
 import pytest
 
 from collector.settings import WriteKey
-from collector.sink import MemorySink
 
 
 @pytest.fixture(scope="module")
-def sink() -> MemorySink:
-    return MemorySink()
+def sink(make_sink):
+    return make_sink()
 
 
 @pytest.fixture(scope="module")
@@ -193,13 +192,13 @@ def test_cors_preflight_and_answers(served, make_event):
     assert refused.headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_cors_per_key_origins(serve, make_settings, make_event):
+def test_cors_per_key_origins(serve, make_settings, make_event, make_sink):
     served = serve(
         make_settings(
             write_keys={"shop": WriteKey(app_id="shop", cors_origins=("https://shop.example",))},
             cors_origins=(),
         ),
-        MemorySink(),
+        make_sink(),
     )
     good = served.post(
         "/v1/batch",
@@ -225,8 +224,8 @@ def test_cors_per_key_origins(serve, make_settings, make_event):
     assert "Access-Control-Allow-Origin" not in pre_unknown.headers
 
 
-def test_rate_limit_is_429_with_retry_after(serve, make_settings, make_event):
-    served = serve(make_settings(events_per_s=10, burst_s=1, max_events_per_batch=20), MemorySink())
+def test_rate_limit_is_429_with_retry_after(serve, make_settings, make_event, make_sink):
+    served = serve(make_settings(events_per_s=10, burst_s=1, max_events_per_batch=20), make_sink())
     batch = {"events": [make_event() for _ in range(20)]}
     assert served.post("/v1/batch", json=batch).status == 200  # the bucket holds one batch
     # Key in the header: refused before the body, as soon as the bucket is empty.
@@ -243,9 +242,9 @@ def test_rate_limit_is_429_with_retry_after(serve, make_settings, make_event):
 
 
 def test_overload_is_shed_fast_with_503_before_reading_the_body(
-    serve, make_settings, make_event, runner
+    serve, make_settings, make_event, runner, make_sink
 ):
-    sink = MemorySink()
+    sink = make_sink()
     sink.delay_s = 0.5
     served = serve(make_settings(max_in_flight=2, initial_concurrency=2, min_concurrency=1), sink)
     batch = {"events": [make_event()]}
@@ -264,8 +263,8 @@ def test_overload_is_shed_fast_with_503_before_reading_the_body(
     assert max(a.elapsed_s for a in shed) < 0.25  # not queued behind the slow ones
 
 
-def test_whole_request_deadline(serve, make_settings, make_event):
-    sink = MemorySink()
+def test_whole_request_deadline(serve, make_settings, make_event, make_sink):
+    sink = make_sink()
     sink.delay_s = 1.0
     served = serve(make_settings(request_timeout_s=0.3), sink)
     answer = served.post("/v1/batch", json={"events": [make_event()]})
