@@ -501,25 +501,22 @@ async def sink_bench(args: argparse.Namespace) -> None:
 def path_bench(args: argparse.Namespace) -> None:
     """The request path's work per event in this process, without HTTP and without Kafka: the
     bench's own bodies parsed, checked, validated, enriched and made into Kafka records by
-    collector/ingest.py's functions, one core. The collector cannot take less CPU per event."""
-    from types import SimpleNamespace
-
-    from collector import enrich, ingest, parse
-    from collector.metrics import Metrics
+    the functions the handler calls (parse.envelope, events.process), one core. The collector
+    cannot take less CPU per event."""
+    from collector import enrich, parse
+    from collector.events import EventRules, process
     from collector.settings import CollectorSettings
     from collector.validation import load_validators
 
     settings = CollectorSettings(workers=1)
     validator, envelopes = load_validators()
-    c = SimpleNamespace(
-        settings=settings, validator=validator, envelopes=envelopes, metrics=Metrics()
-    )
+    rules = EventRules.of(settings, validator)
     bodies = [request.split(b"\r\n\r\n", 1)[1] for request in _requests(0)]
 
     def one_pass() -> int:
-        events = 0
+        done = 0
         for raw in bodies:
-            envelope = ingest._parse(raw, False, c)
+            envelope = parse.envelope(raw, False, settings.max_events_per_batch, envelopes)
             facts = enrich.RequestFacts.at(
                 time.time_ns() // 1_000_000,
                 app_id="dev",
@@ -528,9 +525,8 @@ def path_bench(args: argparse.Namespace) -> None:
                 sent_at=envelope.sent_at,
                 max_future_ms=int(settings.max_future_skew_s * 1000),
             )
-            parse.check_event_sizes(envelope.events, len(raw), settings.max_event_bytes)
-            events += len(ingest._process(envelope.events, facts, "dev", c).records)
-        return events
+            done += len(process(envelope.events, len(raw), facts, rules).records)
+        return done
 
     one_pass()  # warm
     for _ in range(3):

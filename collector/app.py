@@ -17,6 +17,7 @@ from collector.admission import AdaptiveLimit, Admission, LoopLag
 from collector.auth import WriteKeys
 from collector.cors import CorsPolicy, cors_middleware
 from collector.errors import error_middleware
+from collector.events import EventRules
 from collector.ingest import COLLECTOR, Collector
 from collector.metrics import Metrics, event_loop_name, observe_middleware
 from collector.ratelimit import RateLimiter
@@ -80,7 +81,7 @@ def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] 
             admission=_admission(settings),
             limiter=_limiter(settings),
             keys=WriteKeys(settings.write_keys),
-            validator=validator,
+            rules=EventRules.of(settings, validator),
             envelopes=envelopes,
             sink=the_sink,
             metrics=metrics,

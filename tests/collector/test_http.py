@@ -75,12 +75,14 @@ def test_invalid_events_of_a_batch_are_reported_by_index_and_dead_lettered(
     }
     assert len(sink.events) == 2
     letters = [orjson.loads(r.value) for r in sink.dead]
-    assert [(d["index"], d["reason"]) for d in letters] == [
+    assert [(d["source"]["index"], d["message"]) for d in letters] == [
         (r["index"], r["error"]) for r in answer.body["rejected"]
     ]
+    assert [d["reason"] for d in letters] == ["schema", "not_an_object", "unknown_type", "schema"]
+    assert {(d["stage"], d["app_id"]) for d in letters} == {("collector", "dev")}
     assert letters[0]["raw"] == events[1]
     assert letters[1]["raw"] == "not an event"
-    assert {d["write_key"] for d in letters} == {"dev"}
+    assert all(b"write_key" not in r.value for r in sink.dead)
     assert sink.dead[0].key == events[1]["device_id"].encode()
     assert sink.dead[1].key is None
 
@@ -94,7 +96,24 @@ def test_single_event_ok_and_invalid(served, sink, make_event):
         "error": "ts: not a valid RFC 3339 time or epoch ms",
         "code": "invalid_event",
     }
-    assert len(sink.dead) == 1 and orjson.loads(sink.dead[0].value)["index"] == 0
+    assert len(sink.dead) == 1 and orjson.loads(sink.dead[0].value)["source"]["index"] == 0
+
+
+def test_a_dead_letter_never_carries_the_write_key(served, sink, make_event):
+    """Not from the header, the URL or the event itself (sendBeacon puts it in the event)."""
+    secret = "wk_live_secret"
+    served_with_key = served.post(
+        f"/v1/event?write_key={secret}",
+        json=make_event(ts="yesterday", write_key=secret),
+        key=secret,
+    )
+    assert served_with_key.status == 401  # not a key of these settings: nothing is read
+    bad = make_event(ts="yesterday", write_key="dev")
+    assert served.post("/v1/event", json=bad, key="dev").status == 400
+    letter = orjson.loads(sink.dead[-1].value)
+    assert letter["reason"] == "schema" and letter["app_id"] == "dev"
+    assert "write_key" not in letter["raw"] and "write_key" not in letter
+    assert letter["raw"] == {k: v for k, v in bad.items() if k != "write_key"}
 
 
 @pytest.mark.parametrize("where", ["header", "body", "query"])
