@@ -107,7 +107,7 @@ def _event(i: int) -> dict:
     }
 
 
-def _requests(port: int, gzipped: bool = False) -> list[bytes]:
+def build_requests(port: int, gzipped: bool = False) -> list[bytes]:
     """Pre-built HTTP requests (gzip bodies too, when asked): building them during the run
     would cost the generator's CPU."""
     out = []
@@ -335,13 +335,13 @@ def _rss(procs: list[psutil.Process]) -> int:
     return total
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _bootstrap() -> str:
+def bootstrap_servers() -> str:
     if os.environ.get("SURGE_KAFKA_BOOTSTRAP"):
         return os.environ["SURGE_KAFKA_BOOTSTRAP"]
     from infra.kafka import bootstrap
@@ -354,13 +354,13 @@ def _start_collector(port: int, workers: int) -> subprocess.Popen:
     env = os.environ | {
         "SURGE_COLLECTOR_PORT": str(port),
         "SURGE_COLLECTOR_WORKERS": str(workers),
-        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": _bootstrap(),
+        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": bootstrap_servers(),
         "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen([sys.executable, "-m", "collector"], cwd=REPO, env=env)
 
 
-async def _wait_ready(port: int) -> None:
+async def wait_ready(port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -392,12 +392,12 @@ def _line(name: str, r: dict) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _start_collector(port, args.workers)
     try:
-        await _wait_ready(port)
+        await wait_ready(port)
         procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        pool = Pool(port, _requests(port, args.gzip))
+        pool = Pool(port, build_requests(port, args.gzip))
         # Warm up (not counted): connections, the producer, and the broker's JIT. A broker
         # started just before took 206 us of CPU per event at 5,000 events/s (7 us once warm),
         # and the capacity phase that followed stopped at 18,600 events/s while the same
@@ -443,7 +443,7 @@ async def sink_bench(args: argparse.Namespace) -> None:
     from collector.settings import CollectorSettings
     from collector.sink import KafkaSink
 
-    settings = CollectorSettings(workers=1, kafka_bootstrap=_bootstrap())
+    settings = CollectorSettings(workers=1, kafka_bootstrap=bootstrap_servers())
     sink = KafkaSink(settings, Metrics())
     await sink.start()
     deadline = time.monotonic() + 30
@@ -511,7 +511,7 @@ def path_bench(args: argparse.Namespace) -> None:
     settings = CollectorSettings(workers=1)
     validator, envelopes = load_validators()
     rules = EventRules.of(settings, validator)
-    bodies = [request.split(b"\r\n\r\n", 1)[1] for request in _requests(0)]
+    bodies = [request.split(b"\r\n\r\n", 1)[1] for request in build_requests(0)]
 
     def one_pass() -> int:
         done = 0
