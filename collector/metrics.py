@@ -127,7 +127,7 @@ class Metrics:
     def refused_early(self, route: str, status: int, cause: str) -> None:
         """A request refused before aiohttp parsed it (shedding.py): counted in ``requests``
         and ``requests_refused`` on the next ``flush()`` (not in the latency histogram: it had
-        no admission). Counting each at once cost a fifth of such an answer's CPU."""
+        no admission). Counted in bulk: such an answer is meant to cost next to nothing."""
         key = (route, status, cause)
         self._refused_early[key] = self._refused_early.get(key, 0) + 1
 
