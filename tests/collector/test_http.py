@@ -193,6 +193,7 @@ def test_metrics_count_requests_events_and_refusals(served, make_event):
     assert 'surge_collector_requests_refused_total{cause="unauthorized"}' in text
     assert "surge_collector_request_seconds_bucket" in text
     assert "surge_collector_concurrency_limit" in text
+    assert 'surge_collector_event_loop_info{loop="asyncio"} 1.0' in text  # the tests' own loop
 
 
 def test_cors_preflight_and_answers(served, make_event):
