@@ -114,14 +114,16 @@ def test_rejected_events_are_in_the_dlq_with_reason_raw_and_key(served, kafka, r
             3,
         )
     )
-    letters = sorted(found, key=lambda kv: kv[1]["index"])
-    assert [(v["index"], v["reason"]) for _, v in letters] == [
+    letters = sorted(found, key=lambda kv: kv[1]["source"]["index"])
+    assert [(v["source"]["index"], v["message"]) for _, v in letters] == [
         (r["index"], r["error"]) for r in answer.body["rejected"]
     ]
+    assert [v["reason"] for _, v in letters] == ["unknown_type", "schema", "structure"]
     for (key, letter), raw in zip(letters, bad, strict=True):
         assert letter["raw"] == raw
         assert key == raw["device_id"].encode()
-        assert letter["write_key"] == "dev" and letter["app_id"] == "dev"
+        assert (letter["stage"], letter["app_id"]) == ("collector", "dev")
+        assert "write_key" not in letter
         assert letter["received_at"].endswith("Z")
 
 
