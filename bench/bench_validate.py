@@ -9,6 +9,14 @@ orders and payments, rare refunds; 40% anonymous (user_id null), 30% epoch-ms ti
 invalid (a missing device_id, epoch seconds, an unknown type, a negative amount, an oversized
 URL, a lowercase currency). Events are serialized and parsed back with orjson, as the collector
 gets them. One process, one thread: the figure is per core.
+
+``--compare`` on one core, 200,000 events of the mix, Python 3.11, best of 5 (jsonschema:
+10,000 events, once), the run that chose the engine of schemas/validator.py:
+
+    EventValidator on jsonschema-rs 0.61, native date-time      ~460,000 events/s  <- used
+    jsonschema-rs 0.61, date-time checked by a Python callback  ~250,000 events/s
+    fastjsonschema 2.22 (generated Python code)                   ~94,000 events/s
+    jsonschema 4.26 (pure Python, the reference)                   ~5,200 events/s
 """
 
 import argparse

@@ -5,7 +5,8 @@ The mapping itself is in schemas/: `schemas.native.from_values` reads a whole po
 JSON reader when every value is in the split shape the collector writes (schemas/record.py);
 otherwise `schemas.to_record_batch` (columnar; `schemas.to_row` is its reference) maps the
 events, `extra` joined back first, and this module decides what the lander refuses. Reasons
-are a closed set (they label the DLQ metric); the detail says what exactly.
+are the closed set of the DLQ letter (schemas/dlq.py; they label the DLQ metric); the detail
+says what exactly.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import contextlib
 import gc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -22,20 +22,13 @@ import pyarrow as pa
 
 from schemas import to_record_batch, to_row
 from schemas.columns import COLUMNS
+from schemas.dlq import Reason
 from schemas.native import from_values
 from schemas.record import join_extra
 
 # Columns the table declares non-null: a row without them cannot be landed or bucketed.
 REQUIRED = tuple(column.name for column in COLUMNS if not column.nullable)
 CHUNK = 512  # events mapped at once
-
-
-class Reason(StrEnum):
-    EMPTY = "empty"  # no value (a tombstone)
-    NOT_JSON = "not_json"
-    NOT_OBJECT = "not_object"  # JSON, but not an object
-    MISSING_FIELD = "missing_field"  # a required column is absent or not of its type
-    UNMAPPABLE = "unmappable"  # the mapping to a row failed (or the row to Arrow)
 
 
 @dataclass
@@ -98,7 +91,7 @@ def _decode_chunk(values: Sequence[bytes | None], first: int) -> Decoded:
             continue
         if type(event) is not dict:
             kind = type(event).__name__
-            rejected.append((i, Reason.NOT_OBJECT, f"JSON {kind}, not an object"))
+            rejected.append((i, Reason.NOT_AN_OBJECT, f"JSON {kind}, not an object"))
             continue
         events.append(join_extra(event))
         where.append(i)
