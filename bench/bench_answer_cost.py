@@ -34,7 +34,7 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_collector import REPO, _bootstrap, _free_port, _requests, _wait_ready
+from bench_collector import REPO, bootstrap_servers, build_requests, free_port, wait_ready
 
 _BODY = b'{"error":"collector overloaded: retry later","code":"overloaded"}'
 RAW_503 = (
@@ -117,13 +117,13 @@ def run_collector(label: str, port: int, requests: list[bytes], args, **env: str
     environ = os.environ | {
         "SURGE_COLLECTOR_PORT": str(port),
         "SURGE_COLLECTOR_WORKERS": "1",
-        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": _bootstrap(),
+        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": bootstrap_servers(),
         "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
         **env,
     }
     server = subprocess.Popen([sys.executable, "-m", "collector"], cwd=REPO, env=environ)
     try:
-        asyncio.run(_wait_ready(port))
+        asyncio.run(wait_ready(port))
         measure(label, server, port, requests, args)
     finally:
         server.terminate()
@@ -137,13 +137,12 @@ def main() -> int:
     parser.add_argument("--raw-server", type=int, help=argparse.SUPPRESS)  # the raw 503 server
     args = parser.parse_args()
     if args.raw_server:
-        from collector.worker import _new_loop
+        import uvloop  # the collector's workers' loop
 
-        loop, _ = _new_loop()
-        loop.run_until_complete(serve_raw(args.raw_server))
+        uvloop.run(serve_raw(args.raw_server))
         return 0
-    port = _free_port()
-    batches = _requests(port)
+    port = free_port()
+    batches = build_requests(port)
     one_at_a_time = {
         f"SURGE_COLLECTOR_{name}": "1"
         for name in ("MAX_IN_FLIGHT", "INITIAL_CONCURRENCY", "MIN_CONCURRENCY")

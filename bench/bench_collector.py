@@ -4,8 +4,8 @@
     python bench/bench_collector.py --sink       # the Kafka sink alone, see sink_bench()
     python bench/bench_collector.py --path       # the request path alone, see path_bench()
 
-The collector's settings come from the environment as usual (SURGE_COLLECTOR_KAFKA_CLIENT,
-SURGE_COLLECTOR_COMPRESSION, SURGE_COLLECTOR_LINGER_MS...).
+The collector's settings come from the environment as usual (SURGE_COLLECTOR_COMPRESSION,
+SURGE_COLLECTOR_LINGER_MS...).
 
 Starts the collector on a free port against the stack's Kafka (SURGE_KAFKA_BOOTSTRAP, else the
 local stack's address), then drives it open loop: requests leave on a fixed schedule whatever
@@ -47,7 +47,8 @@ run in turns at the same offered rates (``--max-eps 8000 --phase-s 10``):
      5,600    111-124 -> 59-73 us                     5,600 -> 5,600 (p99 86-223 -> 55-62 ms)
     24,000     90-92  -> 39-45 us                     9,100-10,700 -> 19,600-22,600
 
-``--sink`` (64 callers, linger 10 ms, 6 s, twice each, load average 6.6-7.2):
+``--sink`` (64 callers, linger 10 ms, 6 s, twice each, load average 6.6-7.2), the run that
+chose confluent-kafka (the aiokafka sink was removed since):
 
     aiokafka gzip    ~21,000 events/s   client 26.3 us CPU/event   broker 2.5-2.8 us
     aiokafka lz4     ~28,000            client 19.9                broker 1.3-1.4
@@ -66,7 +67,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -76,6 +76,8 @@ import orjson
 import psutil
 from stack_cpu import KAFKA, CpuMeter, describe, stack_jvms  # bench/ is sys.path[0]
 
+import loadgen
+
 REPO = Path(__file__).resolve().parents[1]
 EVENTS_PER_REQUEST = 20
 WARM_EPS = 10_000  # events/s of the warm-up
@@ -83,36 +85,17 @@ MAX_CONNECTIONS = 1024
 DISTINCT_BODIES = 500
 
 
-def _event(i: int) -> dict:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "type": "add_to_cart",
-        "ts": "2026-11-11T00:00:03.120+08:00",
-        "device_id": f"d_{i % 5000:05d}_7f3c2a9e",
-        "user_id": f"u_{i % 3000}",
-        "session_id": "s_1731254400",
-        "page": {
-            "url": "https://shop.example.com/p/LIP-0042-RED",
-            "referrer": "https://www.example.com/",
-            "title": "Lipstick",
-        },
-        "context": {"platform": "web", "app_version": "web-sdk 1.4.2", "locale": "zh-CN"},
-        "properties": {
-            "sku": "LIP-0042-RED",
-            "category": "lipstick",
-            "price": 199.0,
-            "quantity": 1,
-        },
-    }
+def _bodies() -> list[bytes]:
+    """Batch bodies of the shared flash-sale generator (loadgen), every event valid."""
+    config = loadgen.LoadConfig(events_per_request=EVENTS_PER_REQUEST, invalid_event_share=0.0)
+    return [b.body for b in loadgen.rendered(config, DISTINCT_BODIES, _now_ms())]
 
 
-def _requests(port: int, gzipped: bool = False) -> list[bytes]:
+def build_requests(port: int, gzipped: bool = False) -> list[bytes]:
     """Pre-built HTTP requests (gzip bodies too, when asked): building them during the run
     would cost the generator's CPU."""
     out = []
-    for n in range(DISTINCT_BODIES):
-        events = [_event(n * EVENTS_PER_REQUEST + k) for k in range(EVENTS_PER_REQUEST)]
-        body = orjson.dumps({"sent_at": "2026-11-11T00:00:04.000+08:00", "events": events})
+    for body in _bodies():
         encoding = ""
         if gzipped:
             packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
@@ -326,6 +309,10 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": pick(1.0)}
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def _rss(procs: list[psutil.Process]) -> int:
     total = 0
     for proc in procs:
@@ -334,13 +321,13 @@ def _rss(procs: list[psutil.Process]) -> int:
     return total
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _bootstrap() -> str:
+def bootstrap_servers() -> str:
     if os.environ.get("SURGE_KAFKA_BOOTSTRAP"):
         return os.environ["SURGE_KAFKA_BOOTSTRAP"]
     from infra.kafka import bootstrap
@@ -353,13 +340,13 @@ def _start_collector(port: int, workers: int) -> subprocess.Popen:
     env = os.environ | {
         "SURGE_COLLECTOR_PORT": str(port),
         "SURGE_COLLECTOR_WORKERS": str(workers),
-        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": _bootstrap(),
+        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": bootstrap_servers(),
         "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen([sys.executable, "-m", "collector"], cwd=REPO, env=env)
 
 
-async def _wait_ready(port: int) -> None:
+async def wait_ready(port: int) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -391,12 +378,12 @@ def _line(name: str, r: dict) -> str:
 
 
 async def main(args: argparse.Namespace) -> None:
-    port = _free_port()
+    port = free_port()
     proc = _start_collector(port, args.workers)
     try:
-        await _wait_ready(port)
+        await wait_ready(port)
         procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        pool = Pool(port, _requests(port, args.gzip))
+        pool = Pool(port, build_requests(port, args.gzip))
         # Warm up (not counted): connections, the producer, and the broker's JIT. A broker
         # started just before took 206 us of CPU per event at 5,000 events/s (7 us once warm),
         # and the capacity phase that followed stopped at 18,600 events/s while the same
@@ -437,13 +424,13 @@ async def sink_bench(args: argparse.Namespace) -> None:
     """The sink alone against the broker: ``--concurrency`` callers of ``send_batch`` in a
     closed loop, each with 20 pre-built records of enriched events; CPU of this process (all
     its threads: librdkafka's too) and of the broker, per event acknowledged."""
-    from collector.kafka_sink import new_sink
     from collector.metrics import Metrics
     from collector.records import Record
     from collector.settings import CollectorSettings
+    from collector.sink import KafkaSink
 
-    settings = CollectorSettings(workers=1, kafka_bootstrap=_bootstrap())
-    sink = new_sink(settings, Metrics())
+    settings = CollectorSettings(workers=1, kafka_bootstrap=bootstrap_servers())
+    sink = KafkaSink(settings, Metrics())
     await sink.start()
     deadline = time.monotonic() + 30
     while not sink.is_healthy():
@@ -459,8 +446,8 @@ async def sink_bench(args: argparse.Namespace) -> None:
         "schema_version": 1,
     }
     batches = []
-    for n in range(DISTINCT_BODIES):
-        events = [_event(n * EVENTS_PER_REQUEST + k) | server for k in range(EVENTS_PER_REQUEST)]
+    for body in _bodies():
+        events = [event | server for event in orjson.loads(body)["events"]]
         batches.append([Record(e["device_id"].encode(), orjson.dumps(e)) for e in events])
     done = errors = 0
     stop = False
@@ -489,7 +476,7 @@ async def sink_bench(args: argparse.Namespace) -> None:
     await asyncio.gather(*tasks)
     await sink.close(5)
     print(
-        f"sink {settings.kafka_client} compression={settings.compression} "
+        f"sink compression={settings.compression} "
         f"level={settings.compression_level} linger={settings.linger_ms} ms "
         f"concurrency={args.concurrency}: {events / seconds:,.0f} events/s, "
         f"errors {errors}, load avg {os.getloadavg()[0]:.2f}\n{describe(per_event)}",
@@ -500,25 +487,22 @@ async def sink_bench(args: argparse.Namespace) -> None:
 def path_bench(args: argparse.Namespace) -> None:
     """The request path's work per event in this process, without HTTP and without Kafka: the
     bench's own bodies parsed, checked, validated, enriched and made into Kafka records by
-    collector/ingest.py's functions, one core. The collector cannot take less CPU per event."""
-    from types import SimpleNamespace
-
-    from collector import enrich, ingest, parse
-    from collector.metrics import Metrics
+    the functions the handler calls (parse.envelope, events.process), one core. The collector
+    cannot take less CPU per event."""
+    from collector import enrich, parse
+    from collector.events import EventRules, process
     from collector.settings import CollectorSettings
     from collector.validation import load_validators
 
     settings = CollectorSettings(workers=1)
     validator, envelopes = load_validators()
-    c = SimpleNamespace(
-        settings=settings, validator=validator, envelopes=envelopes, metrics=Metrics()
-    )
-    bodies = [request.split(b"\r\n\r\n", 1)[1] for request in _requests(0)]
+    rules = EventRules.of(settings, validator)
+    bodies = [request.split(b"\r\n\r\n", 1)[1] for request in build_requests(0)]
 
     def one_pass() -> int:
-        events = 0
+        done = 0
         for raw in bodies:
-            envelope = ingest._parse(raw, False, c)
+            envelope = parse.envelope(raw, False, settings.max_events_per_batch, envelopes)
             facts = enrich.RequestFacts.at(
                 time.time_ns() // 1_000_000,
                 app_id="dev",
@@ -527,9 +511,8 @@ def path_bench(args: argparse.Namespace) -> None:
                 sent_at=envelope.sent_at,
                 max_future_ms=int(settings.max_future_skew_s * 1000),
             )
-            parse.check_event_sizes(envelope.events, len(raw), settings.max_event_bytes)
-            events += len(ingest._process(envelope.events, facts, "dev", c).records)
-        return events
+            done += len(process(envelope.events, len(raw), facts, rules).records)
+        return done
 
     one_pass()  # warm
     for _ in range(3):
@@ -557,7 +540,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--sink",
         action="store_true",
-        help="micro-bench of the Kafka sink alone (SURGE_COLLECTOR_KAFKA_CLIENT, _COMPRESSION...)",
+        help="micro-bench of the Kafka sink alone (SURGE_COLLECTOR_COMPRESSION, _LINGER_MS...)",
     )
     parser.add_argument("--concurrency", type=int, default=64, help="--sink: concurrent callers")
     parser.add_argument("--path", action="store_true", help="the request path alone, one core")

@@ -17,13 +17,13 @@ from collector.admission import AdaptiveLimit, Admission, LoopLag
 from collector.auth import WriteKeys
 from collector.cors import CorsPolicy, cors_middleware
 from collector.errors import error_middleware
+from collector.events import EventRules
 from collector.ingest import COLLECTOR, Collector
-from collector.kafka_sink import new_sink
-from collector.metrics import Metrics, observe_middleware
+from collector.metrics import Metrics, event_loop_name, observe_middleware
 from collector.ratelimit import RateLimiter
 from collector.routes import CORS_POLICY, setup_routes
 from collector.settings import CollectorSettings
-from collector.sink import Sink
+from collector.sink import KafkaSink, Sink
 from collector.validation import EnvelopeChecker, Validator, load_validators
 
 SETTINGS = web.AppKey("settings", CollectorSettings)
@@ -70,9 +70,10 @@ def runner_kwargs(settings: CollectorSettings) -> dict[str, Any]:
 def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] | None):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings, metrics = app[SETTINGS], app[METRICS]
+        metrics.event_loop.labels(event_loop_name(asyncio.get_running_loop())).set(1)
         validator, envelopes = validators or load_validators()
         owned = sink is None
-        the_sink = new_sink(settings, metrics) if owned else sink
+        the_sink = KafkaSink(settings, metrics) if owned else sink
         if owned:
             await the_sink.start()
         collector = Collector(
@@ -80,7 +81,7 @@ def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] 
             admission=_admission(settings),
             limiter=_limiter(settings),
             keys=WriteKeys(settings.write_keys),
-            validator=validator,
+            rules=EventRules.of(settings, validator),
             envelopes=envelopes,
             sink=the_sink,
             metrics=metrics,

@@ -1,7 +1,7 @@
 """The request path of POST /v1/batch and /v1/event, top to bottom.
 
     admit -> key known? -> bucket empty? -> read body -> parse -> write key -> rate limit
-          -> per event: structure, schema, enrich -> Kafka (events and DLQ) -> answer
+          -> per event: structure, schema, enrich (events.py) -> Kafka (events and DLQ) -> answer
 
 Each step is a module of its own that knows nothing of HTTP; this one only takes what they need
 from the request. The cheap refusals come first: shedding (admission) and a wrong or throttled
@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import orjson
 from aiohttp import web
@@ -26,12 +25,12 @@ from collector.auth import WriteKeys, first_key
 from collector.cors import WRITE_KEY
 from collector.enrich import RequestFacts
 from collector.errors import Cause, CollectorError
+from collector.events import EventRules, Outcome, process
 from collector.metrics import Metrics
 from collector.ratelimit import RateLimiter
-from collector.records import Record, dead_record, event_record
 from collector.settings import CollectorSettings
 from collector.sink import Sink
-from collector.validation import EnvelopeChecker, Validator
+from collector.validation import EnvelopeChecker
 
 
 @dataclass
@@ -42,7 +41,7 @@ class Collector:
     admission: Admission
     limiter: RateLimiter
     keys: WriteKeys
-    validator: Validator
+    rules: EventRules
     envelopes: EnvelopeChecker
     sink: Sink
     metrics: Metrics
@@ -50,13 +49,6 @@ class Collector:
 
 
 COLLECTOR = web.AppKey("collector", Collector)
-
-
-@dataclass(slots=True)
-class Outcome:
-    records: list[Record] = field(default_factory=list)
-    dead: list[Record] = field(default_factory=list)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def ingest(request: web.Request, *, single: bool) -> web.Response:
@@ -76,15 +68,14 @@ async def ingest(request: web.Request, *, single: bool) -> web.Response:
                     raw = await _read_body(request, s)
                     ticket.start_clock()
                     received_ms = time.time_ns() // 1_000_000
-                    envelope = _parse(raw, single, c)
+                    envelope = parse.envelope(raw, single, s.max_events_per_batch, c.envelopes)
                     events = len(envelope.events)
                     key = first_key(header_key, envelope.write_key, query_key)
                     app = c.keys.resolve(key)
                     request[WRITE_KEY] = key
                     c.limiter.take(key, events)
                     facts = _facts(request, s, app.app_id, envelope.sent_at, received_ms)
-                    parse.check_event_sizes(envelope.events, len(raw), s.max_event_bytes)
-                    outcome = _process(envelope.events, facts, key, c)
+                    outcome = process(envelope.events, len(raw), facts, c.rules)
                     await c.sink.send_batch(outcome.records, outcome.dead)
             except TimeoutError:
                 raise CollectorError(
@@ -106,13 +97,6 @@ async def _read_body(request: web.Request, s: CollectorSettings) -> bytes:
     return body.gunzip(raw, s.max_decompressed_bytes) if gzipped else raw
 
 
-def _parse(raw: bytes, single: bool, c: Collector) -> parse.Envelope:
-    doc = parse.parse_json(raw)
-    if single:
-        return parse.single_envelope(doc)
-    return parse.batch_envelope(doc, c.settings.max_events_per_batch, c.envelopes)
-
-
 def _facts(
     request: web.Request,
     s: CollectorSettings,
@@ -131,46 +115,14 @@ def _facts(
     )
 
 
-def _process(events: list[Any], facts: RequestFacts, write_key: str, c: Collector) -> Outcome:
-    """Each event on its own: a bad one goes to the DLQ, the others are kept."""
-    outcome = Outcome()
-    records = outcome.records
-    max_depth = c.settings.max_json_depth
-    validate, version = c.validator.validate, c.validator.schema_version
-    structure_problem, enrich_event = parse.structure_problem, enrich.enrich
-    for index, event in enumerate(events):
-        problem = structure_problem(event, max_depth) or validate(event)
-        if problem is None:
-            try:
-                enriched = enrich_event(event, facts, version(event["type"]))
-            except ValueError as exc:  # the schema let through a time parse_time refuses
-                problem = f"ts: {exc}"
-            else:
-                records.append(event_record(enriched))
-                continue
-        outcome.rejected.append({"index": index, "error": problem})
-        outcome.dead.append(dead_record(event, problem, index, write_key, facts))
-        c.metrics.events_rejected.labels(_reason(event, problem)).inc()
-    return outcome
-
-
-def _reason(event: Any, problem: str) -> str:
-    """A closed set for the metric label (the message itself is open-ended)."""
-    if type(event) is not dict:
-        return "not_an_object"
-    if problem.startswith("type:"):
-        return "unknown_type"
-    if "nested deeper" in problem or "number too large" in problem:
-        return "structure"
-    return "schema"
-
-
 def _answer(outcome: Outcome, single: bool, metrics: Metrics) -> web.Response:
     accepted = len(outcome.records)
     if accepted:
         metrics.accepted.inc(accepted)
     if outcome.rejected:
         metrics.rejected.inc(len(outcome.rejected))
+        for reason in outcome.reasons:
+            metrics.events_rejected.labels(reason).inc()
         if single:  # the one event was refused; it is in the DLQ
             raise CollectorError(Cause.INVALID_EVENT, outcome.rejected[0]["error"])
     return web.Response(

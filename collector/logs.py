@@ -42,8 +42,7 @@ def configure(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # aiokafka and librdkafka log every failed reconnect while Kafka is down; the sink logs
-    # each change of Kafka's availability once instead.
+    # librdkafka logs every failed reconnect while Kafka is down; the sink logs each change
+    # of Kafka's availability once instead.
     if level != "DEBUG":
-        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
         logging.getLogger("librdkafka").setLevel(logging.CRITICAL)

@@ -8,6 +8,7 @@ histograms summed; gauges summed over live workers, or the minimum where noted).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -23,6 +24,11 @@ from prometheus_client import (
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 PREFIX = "surge_collector"
+
+
+def event_loop_name(loop: asyncio.AbstractEventLoop) -> str:
+    """The library whose loop this is: "uvloop", or "asyncio" (its default loop)."""
+    return type(loop).__module__.partition(".")[0]
 
 
 def multiprocess_dir() -> str | None:
@@ -97,6 +103,13 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        self.event_loop = Gauge(
+            f"{PREFIX}_event_loop_info",
+            "1 for the event loop the workers run on (uvloop, or asyncio's own).",
+            ["loop"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.sink_healthy = Gauge(
             f"{PREFIX}_kafka_healthy",
             "1 when Kafka is available (minimum over workers).",
@@ -114,7 +127,7 @@ class Metrics:
     def refused_early(self, route: str, status: int, cause: str) -> None:
         """A request refused before aiohttp parsed it (shedding.py): counted in ``requests``
         and ``requests_refused`` on the next ``flush()`` (not in the latency histogram: it had
-        no admission). Counting each at once cost a fifth of such an answer's CPU."""
+        no admission). Counted in bulk: such an answer is meant to cost next to nothing."""
         key = (route, status, cause)
         self._refused_early[key] = self._refused_early.get(key, 0) + 1
 

@@ -15,6 +15,7 @@ import orjson
 
 from collector.errors import Cause, CollectorError
 from collector.validation import EnvelopeChecker
+from schemas.dlq import Reason, Rejection
 
 _BOM = b"\xef\xbb\xbf"
 _SAFE_INTEGER = 2**53
@@ -27,6 +28,12 @@ class Envelope:
     write_key: str | None
     sent_at: str | int | None  # of the batch; an event's own sent_at wins
     single: bool  # POST /v1/event: the body is the one event
+
+
+def envelope(raw: bytes, single: bool, max_events: int, checker: EnvelopeChecker) -> Envelope:
+    """The body of POST /v1/event (``single``) or /v1/batch, parsed and its envelope checked."""
+    doc = parse_json(raw)
+    return single_envelope(doc) if single else batch_envelope(doc, max_events, checker)
 
 
 def parse_json(raw: bytes) -> Any:
@@ -103,13 +110,14 @@ def check_event_sizes(events: list[Any], body_bytes: int, limit: int) -> None:
             )
 
 
-def structure_problem(event: Any, max_depth: int) -> str | None:
+def structure_problem(event: Any, max_depth: int) -> Rejection | None:
     """What the schema cannot see: nesting depth, and numbers too large to be exact."""
     if type(event) is not dict:
-        return "event: must be an object"
+        return Rejection(Reason.NOT_AN_OBJECT, "event: must be an object")
     if _sound(event, max_depth - 1):
         return None
-    return _first_problem(event, max_depth)
+    message = _first_problem(event, max_depth)
+    return None if message is None else Rejection(Reason.STRUCTURE, message)
 
 
 def _sound(node: dict | list, depth_left: int) -> bool:

@@ -4,9 +4,9 @@
   value the enriched event as JSON, in the landed table's shape: the fields that have a column
   where they are, everything else in ``extra`` (``schemas.record.split_extra``), so that the
   lander can read a whole poll natively;
-- a rejected event, for the DLQ: value ``{"reason", "index", "write_key", "app_id",
-  "received_at", "ip", "user_agent", "raw"}`` where ``raw`` is the event as it came. Key the
-  event's ``device_id`` when it has a usable one, else none.
+- a rejected event, for the DLQ: value the DLQ letter of both stages (schemas/dlq.py), its
+  ``source`` the event's place in the request and the client's address; never the write key.
+  Key the event's ``device_id`` when it has a usable one, else none.
 
 Client values only ever travel inside the JSON value (and the key): never in a topic name or a
 header, so no field can steer a record elsewhere.
@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from collector.enrich import RequestFacts
+from schemas.dlq import Rejection, Stage, letter
 from schemas.record import split_extra
 
 _MAX_KEY = 256
@@ -34,23 +35,16 @@ def event_record(enriched: dict[str, Any]) -> Record:
     return Record(enriched["device_id"].encode(), orjson.dumps(split_extra(enriched)))
 
 
-def dead_record(raw: Any, reason: str, index: int, write_key: str, facts: RequestFacts) -> Record:
-    letter = {
-        "reason": reason,
-        "index": index,
-        "write_key": write_key,
-        "app_id": facts.app_id,
-        "received_at": facts.received_at,
-        "ip": facts.ip,
-        "user_agent": facts.user_agent,
-        "raw": raw,
-    }
-    try:
-        value = orjson.dumps(letter)
-    except orjson.JSONEncodeError as exc:  # nested past orjson's limit: keep the reason
-        letter["raw"] = None
-        letter["raw_unencodable"] = str(exc)
-        value = orjson.dumps(letter)
+def dead_record(raw: Any, rejection: Rejection, index: int, facts: RequestFacts) -> Record:
+    source = {"index": index, "ip": facts.ip, "user_agent": facts.user_agent}
+    value = letter(
+        Stage.COLLECTOR,
+        rejection,
+        raw,
+        app_id=facts.app_id,
+        source=source,
+        received_at=facts.received_at,
+    )
     return Record(_dead_key(raw), value)
 
 

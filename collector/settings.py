@@ -56,8 +56,9 @@ class CollectorSettings(BaseSettings):
     gc_threshold: int = Field(
         10_000,
         ge=0,
-        description="Worker's gen-0 GC threshold (Python's default 700 cost 6-8 % of CPU under "
-        "load); startup objects are frozen out of collections. 0 keeps Python's defaults.",
+        description="Worker's gen-0 GC threshold (Python's default, 700, collects far more often "
+        "than short-lived parsed events need); startup objects are frozen out of collections. "
+        "0 keeps Python's defaults.",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Logs are JSON lines on stderr; there is no line per request."
@@ -67,28 +68,23 @@ class CollectorSettings(BaseSettings):
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers.")
     topic: str = Field("surge.events", description="Where valid events go.")
     dlq_topic: str = Field("surge.events.dlq", description="Where rejected events go.")
-    kafka_client: Literal["confluent", "aiokafka"] = Field(
-        "confluent",
-        description="Producer library: confluent-kafka (librdkafka, measured faster) or aiokafka.",
-    )
     compression: Literal["gzip", "lz4", "zstd", "snappy", "none"] = Field(
         "lz4",
-        description="Producer compression, lz4 by measurement (bench_collector.py --sink); "
-        "aiokafka needs `cramjam` for all but gzip.",
+        description="Producer compression; lz4 was chosen with bench_collector.py --sink.",
     )
     compression_level: int | None = Field(
-        None, description="confluent only: the codec's level; default: librdkafka's."
+        None, description="The codec's level; default: librdkafka's."
     )
     linger_ms: int = Field(
         10,
         ge=0,
-        description="How long the producer waits to fill a batch: 10 ms costs the broker about "
-        "a third less CPU per event than 5 ms (fewer, fuller batches), for ~5 ms of latency.",
+        description="How long the producer waits to fill a batch: longer makes fewer, fuller "
+        "batches (less broker CPU per event) for that much more latency.",
     )
     poll_interval_ms: float = Field(
         1.0,
         gt=0,
-        description="confluent only: how often delivery reports are served while records wait.",
+        description="How often delivery reports are served while records wait.",
     )
     max_batch_bytes: int = Field(256 * KIB, gt=0, description="Producer batch per partition.")
     delivery_timeout_s: float = Field(
@@ -123,7 +119,7 @@ class CollectorSettings(BaseSettings):
         32,
         gt=0,
         description="Floor of the adaptive limit: room for the bursts of a lightly loaded worker "
-        "(Kafka acknowledges in batches); 8 shed ~1 % of requests at half the capacity.",
+        "(Kafka acknowledges in batches, so a low floor sheds requests well below capacity).",
     )
     loop_lag_interval_ms: float = Field(
         10.0,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from schemas.dlq import Rejection
+
 
 class Validator(Protocol):
-    def validate(self, event: Any) -> str | None:
-        """None when the event is valid, else a short message naming the field."""
+    def validate(self, event: Any) -> Rejection | None:
+        """None when the event is valid, else why: a reason, and a message naming the field."""
         ...
 
     def schema_version(self, event_type: str) -> int:

@@ -56,7 +56,7 @@ class LocalStack:
     def up(self) -> Endpoints:
         missing = [name for name in SERVICES if self.jvms.running(name) is None]
         started = self._start(missing) if missing else {}
-        wait_healthy(self.endpoints, self.settings, lambda: _check_alive(started, self.jvms))
+        wait_healthy(self.endpoints, self.settings, lambda: check_alive(started, self.jvms))
         _say(
             f"stack up: kafka {self.endpoints.kafka_bootstrap}, "
             f"hdfs {self.endpoints.hdfs_default_fs} (WebHDFS {self.endpoints.webhdfs_url}); "
@@ -117,7 +117,7 @@ class LocalStack:
             self.jvms.run(spec)
 
 
-def _check_alive(started: dict[str, subprocess.Popen], jvms: JvmProcesses) -> None:
+def check_alive(started: dict[str, subprocess.Popen], jvms: JvmProcesses) -> None:
     """A JVM that died will never become healthy: say why, now. Asked of the child process
     itself (its exit status), not of the pid file and /proc: that read once said a starting
     Kafka was gone while it ran on, and the stack then failed and left it running."""

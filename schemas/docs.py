@@ -74,6 +74,7 @@ def render() -> str:
         _example(envelope),
         _columns_section(),
         _record_section(),
+        _dlq_section(),
     ]
     return "\n".join(parts)
 
@@ -179,6 +180,51 @@ def _record_section() -> str:
         "`gift_wrap` on its first item, is this record:\n\n"
         f"```json\n{record}\n```\n"
     )
+
+
+def _dlq_section() -> str:
+    from schemas import dlq
+    from schemas.validator import EventValidator
+
+    fields = "\n".join(f"| `{name}` | {text} |" for name, text in dlq.FIELDS.items())
+    reasons = "\n".join(f"| `{reason}` | {dlq.MEANINGS[reason]} |" for reason in dlq.Reason)
+    version = catalogue.event_types()["page_view"]
+    example = catalogue.load(catalogue.event_path("page_view", version))["examples"][0]
+    event = {**example, "ts": "yesterday"}
+    collector = dlq.letter(
+        dlq.Stage.COLLECTOR,
+        EventValidator.load().validate(event),
+        event,
+        app_id=_SERVER_FIELDS["app_id"],
+        source={"index": 0, "ip": _SERVER_FIELDS["ip"], "user_agent": _SERVER_FIELDS["user_agent"]},
+        received_at=_SERVER_FIELDS["received_at"],
+    )
+    lander = dlq.letter(
+        dlq.Stage.LANDER,
+        dlq.Rejection(dlq.Reason.NOT_JSON, "unexpected character: line 1 column 1 (char 0)"),
+        b"<html>",
+        app_id=None,
+        source={"topic": "surge.events", "partition": 3, "offset": 1207},
+        received_at="2026-11-10T16:00:21.517Z",
+    )
+    return (
+        "## The DLQ letter\n\n"
+        "An event the collector rejects (the others of its batch are kept) and a record of "
+        "`surge.events` the lander cannot land are each one record of `surge.events.dlq`, keyed "
+        "by the event's `device_id` when it has one (the lander: the record's own key). Its "
+        "value is the same letter for both stages (`schemas/dlq.py`); it never carries a write "
+        "key.\n\n"
+        f"| field | what it holds |\n|---|---|\n{fields}\n\n"
+        "Reasons, a closed set (also the `reason` label of `surge_collector_events_rejected` "
+        f"and `surge_lander_dlq`):\n\n| reason | stage: meaning |\n|---|---|\n{reasons}\n\n"
+        'The collector\'s letter for the `page_view` example above sent with `"ts": '
+        '"yesterday"`, and the lander\'s for a record that is not JSON:\n\n'
+        f"```json\n{_pretty(collector)}\n```\n\n```json\n{_pretty(lander)}\n```\n"
+    )
+
+
+def _pretty(value: bytes) -> str:
+    return json.dumps(json.loads(value), indent=2, ensure_ascii=False)
 
 
 # What the collector adds to the example above, as in a request received at 16:00:16 UTC.

@@ -1,12 +1,13 @@
 """The hot-path validators: one compiled schema per event type, picked by `type`.
 
     validator = EventValidator.load()
-    validator.validate(event)   # None, or "properties.amount: must be >= 0"
+    validator.validate(event)   # None, or (Reason.SCHEMA, "properties.amount: must be >= 0")
 
-Engine: jsonschema-rs (Rust), chosen by measurement against fastjsonschema and jsonschema on
-the same schemas and events (`python bench/bench_validate.py --compare`; its docstring keeps
-the figures). It checks `date-time` natively, which a Python format callback cannot match for
-speed. jsonschema-rs also speaks draft 2020-12 (fastjsonschema implements up to draft 7 and silently
+Engine: jsonschema-rs (Rust), chosen by measurement against fastjsonschema and jsonschema
+(`python bench/bench_validate.py --compare`), and with formats checked natively rather than by
+a Python callback.
+
+jsonschema-rs also speaks draft 2020-12 (fastjsonschema implements up to draft 7 and silently
 ignores the siblings of a $ref), asserts formats when asked, and gives typed errors with the
 instance path, so messages name the field without parsing text. Valid events only pay
 `is_valid`; the first error is looked up for invalid ones only.
@@ -18,6 +19,7 @@ from typing import Any
 import jsonschema_rs
 
 from schemas import catalogue
+from schemas.dlq import Reason, Rejection
 from schemas.messages import describe
 
 _MAX_TYPE_IN_MESSAGE = 64
@@ -68,16 +70,18 @@ class EventValidator:
         """The version events of this type are validated against (the `schema_version` column)."""
         return self._versions[event_type]
 
-    def validate(self, event: Any) -> str | None:
-        """None when the event is valid, else one short message naming the field."""
+    def validate(self, event: Any) -> Rejection | None:
+        """None when the event is valid, else why: a reason and one short message naming the
+        field."""
         if type(event) is not dict:
-            return "event: must be an object"
+            return Rejection(Reason.NOT_AN_OBJECT, "event: must be an object")
         event_type = event.get("type")
         # The type picks the schema; a oneOf over all types would report every branch's error.
         compiled = self._by_type.get(event_type) if type(event_type) is str else None
         if compiled is None:
-            return _type_problem(event)
-        return compiled.check(event)
+            return Rejection(Reason.UNKNOWN_TYPE, _type_problem(event))
+        message = compiled.check(event)
+        return None if message is None else Rejection(Reason.SCHEMA, message)
 
 
 class EnvelopeValidator:

@@ -6,8 +6,8 @@ when every value is in the split shape the collector writes (schemas/record.py):
 poll. When it cannot, the poll is taken a chunk at a time, natively again where it can; the
 chunks it cannot read are mapped event by event (`rows.to_record_batch`, `extra` joined back
 first), and this module decides what the lander refuses. So a record off the collector's
-shape costs its chunk the slow way, not its whole poll. Reasons are a closed set (they label
-the DLQ metric); the detail says what exactly.
+shape costs its chunk the slow way, not its whole poll. Reasons are the closed set of the DLQ
+letter (schemas/dlq.py; they label the DLQ metric); the detail says what exactly.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import contextlib
 import gc
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
 from schemas.columns import COLUMNS
+from schemas.dlq import Reason
 from schemas.record import join_extra
 from stream.native import from_values
 from stream.rows import to_record_batch, to_row
@@ -30,14 +30,6 @@ from stream.rows import to_record_batch, to_row
 # Columns the table declares non-null: a row without them cannot be landed or bucketed.
 REQUIRED = tuple(column.name for column in COLUMNS if not column.nullable)
 CHUNK = 512  # values read or mapped at once when a whole poll cannot be read natively
-
-
-class Reason(StrEnum):
-    EMPTY = "empty"  # no value (a tombstone)
-    NOT_JSON = "not_json"
-    NOT_OBJECT = "not_object"  # JSON, but not an object
-    MISSING_FIELD = "missing_field"  # a required column is absent or not of its type
-    UNMAPPABLE = "unmappable"  # the mapping to a row failed (or the row to Arrow)
 
 
 @dataclass
@@ -105,7 +97,7 @@ def _map_chunk(values: Sequence[bytes | None], first: int) -> Decoded:
             continue
         if type(event) is not dict:
             kind = type(event).__name__
-            rejected.append((i, Reason.NOT_OBJECT, f"JSON {kind}, not an object"))
+            rejected.append((i, Reason.NOT_AN_OBJECT, f"JSON {kind}, not an object"))
             continue
         events.append(join_extra(event))
         where.append(i)

@@ -1,39 +1,33 @@
-"""Records that cannot land, as DLQ records: the reason, where they came from, the raw value.
+"""Records that cannot land, as DLQ letters: the letter of both stages (schemas/dlq.py), its
+``source`` the record's topic, partition and offset, its key the original key.
 
-Shaped like the collector's rejections (collector/records.py: `reason`, `raw` = the value as
-it came, as JSON when it is JSON, key = the original key) so that one consumer reads both;
-`stage` tells them apart. A value that is not JSON goes in `raw_text` (or `raw_base64` when
-not UTF-8). The source topic, partition and offset make a re-sent record recognisable: the
-DLQ is at least once (a crash before the next publish sends it again).
+The source makes a re-sent record recognisable: the DLQ is at least once (a crash before the
+next publish sends it again).
 """
 
 from __future__ import annotations
 
-import base64
-
 import orjson
 
+from schemas.dlq import Rejection, Stage, letter
 from stream.partition_writer import Rejected
 
 
 def dlq_value(topic: str, partition: int, rejected: Rejected) -> bytes:
-    body: dict[str, object] = {
-        "stage": "lander",
-        "reason": str(rejected.reason),
-        "error": rejected.detail,
-        "topic": topic,
-        "partition": partition,
-        "offset": rejected.offset,
-    }
-    raw = rejected.value
-    if raw is None:
-        body["raw"] = None
-        return orjson.dumps(body)
+    return letter(
+        Stage.LANDER,
+        Rejection(rejected.reason, rejected.detail),
+        rejected.value,
+        app_id=_app_id(rejected.value),
+        source={"topic": topic, "partition": partition, "offset": rejected.offset},
+    )
+
+
+def _app_id(value: bytes | None) -> str | None:
+    """The app the collector wrote in the record, when the value says it."""
     try:
-        body["raw"] = orjson.loads(raw)
+        event = orjson.loads(value) if value is not None else None
     except orjson.JSONDecodeError:
-        try:
-            body["raw_text"] = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            body["raw_base64"] = base64.b64encode(raw).decode("ascii")
-    return orjson.dumps(body)
+        return None
+    app_id = event.get("app_id") if type(event) is dict else None
+    return app_id if type(app_id) is str else None

@@ -8,12 +8,11 @@ import orjson
 import pytest
 
 from collector.settings import WriteKey
-from collector.sink import MemorySink
 
 
 @pytest.fixture(scope="module")
-def sink() -> MemorySink:
-    return MemorySink()
+def sink(make_sink):
+    return make_sink()
 
 
 @pytest.fixture(scope="module")
@@ -76,12 +75,14 @@ def test_invalid_events_of_a_batch_are_reported_by_index_and_dead_lettered(
     }
     assert len(sink.events) == 2
     letters = [orjson.loads(r.value) for r in sink.dead]
-    assert [(d["index"], d["reason"]) for d in letters] == [
+    assert [(d["source"]["index"], d["message"]) for d in letters] == [
         (r["index"], r["error"]) for r in answer.body["rejected"]
     ]
+    assert [d["reason"] for d in letters] == ["schema", "not_an_object", "unknown_type", "schema"]
+    assert {(d["stage"], d["app_id"]) for d in letters} == {("collector", "dev")}
     assert letters[0]["raw"] == events[1]
     assert letters[1]["raw"] == "not an event"
-    assert {d["write_key"] for d in letters} == {"dev"}
+    assert all(b"write_key" not in r.value for r in sink.dead)
     assert sink.dead[0].key == events[1]["device_id"].encode()
     assert sink.dead[1].key is None
 
@@ -95,7 +96,24 @@ def test_single_event_ok_and_invalid(served, sink, make_event):
         "error": "ts: not a valid RFC 3339 time or epoch ms",
         "code": "invalid_event",
     }
-    assert len(sink.dead) == 1 and orjson.loads(sink.dead[0].value)["index"] == 0
+    assert len(sink.dead) == 1 and orjson.loads(sink.dead[0].value)["source"]["index"] == 0
+
+
+def test_a_dead_letter_never_carries_the_write_key(served, sink, make_event):
+    """Not from the header, the URL or the event itself (sendBeacon puts it in the event)."""
+    secret = "wk_live_secret"
+    served_with_key = served.post(
+        f"/v1/event?write_key={secret}",
+        json=make_event(ts="yesterday", write_key=secret),
+        key=secret,
+    )
+    assert served_with_key.status == 401  # not a key of these settings: nothing is read
+    bad = make_event(ts="yesterday", write_key="dev")
+    assert served.post("/v1/event", json=bad, key="dev").status == 400
+    letter = orjson.loads(sink.dead[-1].value)
+    assert letter["reason"] == "schema" and letter["app_id"] == "dev"
+    assert "write_key" not in letter["raw"] and "write_key" not in letter
+    assert letter["raw"] == {k: v for k, v in bad.items() if k != "write_key"}
 
 
 @pytest.mark.parametrize("where", ["header", "body", "query"])
@@ -175,6 +193,7 @@ def test_metrics_count_requests_events_and_refusals(served, make_event):
     assert 'surge_collector_requests_refused_total{cause="unauthorized"}' in text
     assert "surge_collector_request_seconds_bucket" in text
     assert "surge_collector_concurrency_limit" in text
+    assert 'surge_collector_event_loop_info{loop="asyncio"} 1.0' in text  # the tests' own loop
 
 
 def test_cors_preflight_and_answers(served, make_event):
@@ -193,13 +212,13 @@ def test_cors_preflight_and_answers(served, make_event):
     assert refused.headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_cors_per_key_origins(serve, make_settings, make_event):
+def test_cors_per_key_origins(serve, make_settings, make_event, make_sink):
     served = serve(
         make_settings(
             write_keys={"shop": WriteKey(app_id="shop", cors_origins=("https://shop.example",))},
             cors_origins=(),
         ),
-        MemorySink(),
+        make_sink(),
     )
     good = served.post(
         "/v1/batch",
@@ -225,8 +244,8 @@ def test_cors_per_key_origins(serve, make_settings, make_event):
     assert "Access-Control-Allow-Origin" not in pre_unknown.headers
 
 
-def test_rate_limit_is_429_with_retry_after(serve, make_settings, make_event):
-    served = serve(make_settings(events_per_s=10, burst_s=1, max_events_per_batch=20), MemorySink())
+def test_rate_limit_is_429_with_retry_after(serve, make_settings, make_event, make_sink):
+    served = serve(make_settings(events_per_s=10, burst_s=1, max_events_per_batch=20), make_sink())
     batch = {"events": [make_event() for _ in range(20)]}
     assert served.post("/v1/batch", json=batch).status == 200  # the bucket holds one batch
     # Key in the header: refused before the body, as soon as the bucket is empty.
@@ -243,9 +262,9 @@ def test_rate_limit_is_429_with_retry_after(serve, make_settings, make_event):
 
 
 def test_overload_is_shed_fast_with_503_before_reading_the_body(
-    serve, make_settings, make_event, runner
+    serve, make_settings, make_event, runner, make_sink
 ):
-    sink = MemorySink()
+    sink = make_sink()
     sink.delay_s = 0.5
     served = serve(make_settings(max_in_flight=2, initial_concurrency=2, min_concurrency=1), sink)
     batch = {"events": [make_event()]}
@@ -264,8 +283,8 @@ def test_overload_is_shed_fast_with_503_before_reading_the_body(
     assert max(a.elapsed_s for a in shed) < 0.25  # not queued behind the slow ones
 
 
-def test_whole_request_deadline(serve, make_settings, make_event):
-    sink = MemorySink()
+def test_whole_request_deadline(serve, make_settings, make_event, make_sink):
+    sink = make_sink()
     sink.delay_s = 1.0
     served = serve(make_settings(request_timeout_s=0.3), sink)
     answer = served.post("/v1/batch", json={"events": [make_event()]})

@@ -16,9 +16,9 @@ from collector.settings import CollectorSettings
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module", params=["confluent", "aiokafka"])
-def served(request, serve, stack):
-    """The collector on the real Kafka, with each producer client (settings.kafka_client)."""
+@pytest.fixture(scope="module")
+def served(serve, stack):
+    """The collector on the real Kafka."""
     return _ready(
         serve(
             CollectorSettings(
@@ -26,7 +26,6 @@ def served(request, serve, stack):
                 port=0,
                 kafka_bootstrap=stack.kafka_bootstrap,
                 health_interval_s=0.25,
-                kafka_client=request.param,
             )
         )
     )
@@ -115,20 +114,22 @@ def test_rejected_events_are_in_the_dlq_with_reason_raw_and_key(served, kafka, r
             3,
         )
     )
-    letters = sorted(found, key=lambda kv: kv[1]["index"])
-    assert [(v["index"], v["reason"]) for _, v in letters] == [
+    letters = sorted(found, key=lambda kv: kv[1]["source"]["index"])
+    assert [(v["source"]["index"], v["message"]) for _, v in letters] == [
         (r["index"], r["error"]) for r in answer.body["rejected"]
     ]
+    assert [v["reason"] for _, v in letters] == ["unknown_type", "schema", "structure"]
     for (key, letter), raw in zip(letters, bad, strict=True):
         assert letter["raw"] == raw
         assert key == raw["device_id"].encode()
-        assert letter["write_key"] == "dev" and letter["app_id"] == "dev"
+        assert (letter["stage"], letter["app_id"]) == ("collector", "dev")
+        assert "write_key" not in letter
         assert letter["received_at"].endswith("Z")
 
 
 def test_records_are_partitioned_by_crc32_of_the_device(served, kafka, runner, make_event):
-    """Both clients put a device on the same partition: CRC-32 of the key modulo the count
-    (per-device order survives a change of client, or of worker)."""
+    """A device's records go to one partition, CRC-32 of the key modulo the count, whatever
+    the worker (per-device order), the same as the Java client's and the tools'."""
     since = runner.run(kafka.end_offsets("surge.events"))
     run = uuid.uuid4().hex
     devices = [f"d_{run}_{i}" for i in range(24)]
@@ -362,8 +363,7 @@ def _ms(text: str) -> int:
     return to_epoch_ms(text)
 
 
-@pytest.mark.parametrize("client", ["confluent", "aiokafka"])
-def test_memory_bound_refuses_at_once_what_it_cannot_hold(serve, stack, client, make_event):
+def test_memory_bound_refuses_at_once_what_it_cannot_hold(serve, stack, make_event):
     """More bytes than max_pending_bytes awaiting Kafka: 503 at once, nothing produced."""
     app = _ready(
         serve(
@@ -372,7 +372,6 @@ def test_memory_bound_refuses_at_once_what_it_cannot_hold(serve, stack, client, 
                 port=0,
                 kafka_bootstrap=stack.kafka_bootstrap,
                 health_interval_s=0.25,
-                kafka_client=client,
                 max_pending_bytes=4096,
             )
         )

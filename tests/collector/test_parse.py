@@ -10,6 +10,7 @@ import pytest
 
 from collector import body, parse
 from collector.errors import Cause, CollectorError
+from schemas.dlq import Reason, Rejection
 
 
 class Envelopes:
@@ -96,14 +97,14 @@ def test_structure_depth_and_numbers_name_the_field():
         node["n"] = {}
         node = node["n"]
     # The event is level 1: the object at level 33 is the 32nd "n".
-    assert parse.structure_problem(deep, 32) == ".".join(["n"] * 32) + (
-        ": nested deeper than 32 levels"
+    assert parse.structure_problem(deep, 32) == Rejection(
+        Reason.STRUCTURE, ".".join(["n"] * 32) + ": nested deeper than 32 levels"
     )
-    assert parse.structure_problem({"properties": {"x": [1, 2**60]}}, 32) == (
-        "properties.x[1]: number too large (beyond +-2^53)"
+    assert parse.structure_problem({"properties": {"x": [1, 2**60]}}, 32) == Rejection(
+        Reason.STRUCTURE, "properties.x[1]: number too large (beyond +-2^53)"
     )
-    assert parse.structure_problem({"p": {"amount": -1.5e300}}, 32) == (
-        "p.amount: number too large (beyond +-2^53)"
+    assert parse.structure_problem({"p": {"amount": -1.5e300}}, 32) == Rejection(
+        Reason.STRUCTURE, "p.amount: number too large (beyond +-2^53)"
     )
     assert parse.structure_problem({"ok": [2**53, -(2**53), 1.5, True]}, 32) is None
     exactly_32: dict = {}
@@ -113,8 +114,8 @@ def test_structure_depth_and_numbers_name_the_field():
         node = node["n"]
     assert parse.structure_problem(exactly_32, 32) is None
     node["n"] = []
-    assert parse.structure_problem(exactly_32, 32).endswith("nested deeper than 32 levels")
-    assert parse.structure_problem([1], 32) == "event: must be an object"
+    assert parse.structure_problem(exactly_32, 32).message.endswith("nested deeper than 32 levels")
+    assert parse.structure_problem([1], 32) == (Reason.NOT_AN_OBJECT, "event: must be an object")
 
 
 def test_event_size_is_checked_only_when_the_body_could_hold_a_large_one():

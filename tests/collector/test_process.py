@@ -25,9 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 GRACE_S = 10
 
 
-def _start(port: int, bootstrap: str, log_path: Path, client: str) -> subprocess.Popen:
+def _start(port: int, bootstrap: str, log_path: Path) -> subprocess.Popen:
     env = os.environ | {
-        "SURGE_COLLECTOR_KAFKA_CLIENT": client,
         "SURGE_COLLECTOR_PORT": str(port),
         "SURGE_COLLECTOR_WORKERS": "2",
         "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": bootstrap,
@@ -82,14 +81,13 @@ async def _load(url: str, stop: asyncio.Event, make_event) -> list[tuple[int, li
     return results
 
 
-@pytest.mark.parametrize("client", ["confluent", "aiokafka"])
 def test_sigterm_under_load_acknowledges_nothing_that_is_not_in_kafka(
-    stack, kafka, free_port, make_event, tmp_path, client
+    stack, kafka, free_port, make_event, tmp_path
 ):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "collector.log"
-    proc = _start(port, stack.kafka_bootstrap, log_path, client)
+    proc = _start(port, stack.kafka_bootstrap, log_path)
     try:
         asyncio.run(_wait_ready(url, proc, log_path))
         since = asyncio.run(kafka.end_offsets("surge.events"))

@@ -18,14 +18,13 @@ from collector.errors import CollectorError
 from collector.metrics import Metrics
 from collector.routes import BATCH_PATH
 from collector.shedding import Shedder
-from collector.sink import MemorySink
 
 SLOW_S = 1.0  # long enough that a busy machine still sheds while it holds the slot
 
 
 @pytest.fixture
-def served(serve, make_settings):
-    sink = MemorySink()
+def served(serve, make_settings, make_sink):
+    sink = make_sink()
     sink.delay_s = SLOW_S
     settings = make_settings(
         max_in_flight=1,

@@ -16,7 +16,7 @@ from infra.errors import StackError
 from infra.jvm import JvmProcesses, JvmSpec
 from infra.kafka import new_cluster_id
 from infra.settings import StackSettings
-from infra.stack import LocalStack, _check_alive
+from infra.stack import LocalStack, check_alive
 
 FAKE_JAVA = """#!{python}
 import sys, time
@@ -110,9 +110,9 @@ def test_a_service_that_dies_while_starting_is_reported_with_its_exit_and_log(tm
     dead = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
     dead.wait()
     try:
-        _check_alive({"namenode": alive}, jvms)  # alive: nothing to say
+        check_alive({"namenode": alive}, jvms)  # alive: nothing to say
         with pytest.raises(StackError, match=r"kafka exited while starting \(exit 3\)") as error:
-            _check_alive({"namenode": alive, "kafka": dead}, jvms)
+            check_alive({"namenode": alive, "kafka": dead}, jvms)
         assert "port already in use" in str(error.value)
     finally:
         alive.kill()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from schemas import catalogue
+from schemas.dlq import Reason, Rejection
 from schemas.fields import fields
 from schemas.timestamps import is_rfc3339, parse_time, to_epoch_ms
 from schemas.validator import EnvelopeValidator, EventValidator
@@ -129,7 +130,9 @@ INVALID = [
     ids=[f"{t}:{p}:{r}" for t, p, _, r in INVALID],
 )
 def test_invalid_event_names_the_field(validator, example, event_type, path, value, reason):
-    assert validator.validate(mutate(example(event_type), path, value)) == f"{path}: {reason}"
+    expected = Reason.UNKNOWN_TYPE if path == "type" else Reason.SCHEMA
+    rejection = validator.validate(mutate(example(event_type), path, value))
+    assert rejection == Rejection(expected, f"{path}: {reason}")
 
 
 def test_invalid_cases_cover_every_type():
@@ -142,9 +145,8 @@ def test_every_required_field_of_every_type_is_named_when_missing(validator, exa
     for path, field in fields(schema).items():
         if field.required and not path.endswith("[]") and _present(event, path):
             concrete = path.replace("[]", "[0]")
-            assert validator.validate(mutate(example(event_type), concrete, DELETE)) == (
-                f"{concrete}: required"
-            ), path
+            rejection = validator.validate(mutate(example(event_type), concrete, DELETE))
+            assert rejection.message == f"{concrete}: required", path
 
 
 def _present(event: dict[str, Any], path: str) -> bool:
@@ -189,19 +191,20 @@ def test_times_in_every_accepted_form(validator, example):
 
 
 def test_not_an_object(validator):
-    assert validator.validate([{"type": "page_view"}]) == "event: must be an object"
-    assert validator.validate("page_view") == "event: must be an object"
+    not_an_object = Rejection(Reason.NOT_AN_OBJECT, "event: must be an object")
+    assert validator.validate([{"type": "page_view"}]) == not_an_object
+    assert validator.validate("page_view") == not_an_object
 
 
 def test_input_that_is_not_json_data_is_a_message_not_a_crash(validator, example):
     event = example("page_view")
     event[1] = "a key JSON cannot have"
-    assert validator.validate(event).startswith("event: not JSON data")
+    assert validator.validate(event).message.startswith("event: not JSON data")
 
 
 def test_a_long_unknown_type_is_cut_in_the_message(validator, example):
-    message = validator.validate(mutate(example("page_view"), "type", "x" * 10_000))
-    assert message == f"type: unknown event type '{'x' * 64}'"
+    rejection = validator.validate(mutate(example("page_view"), "type", "x" * 10_000))
+    assert rejection.message == f"type: unknown event type '{'x' * 64}'"
 
 
 # --- the envelope -----------------------------------------------------------------------------

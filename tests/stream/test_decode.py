@@ -83,7 +83,7 @@ def test_refused_values_anywhere_in_a_poll_keep_the_others_in_order():
     assert [(i, reason) for i, reason, _ in decoded.rejected] == [
         (0, Reason.NOT_JSON),
         (CHUNK - 1, Reason.EMPTY),
-        (CHUNK, Reason.NOT_OBJECT),
+        (CHUNK, Reason.NOT_AN_OBJECT),
         (CHUNK + 1, Reason.MISSING_FIELD),
         (2 * CHUNK + 5, Reason.MISSING_FIELD),
         (3 * CHUNK - 1, Reason.EMPTY),

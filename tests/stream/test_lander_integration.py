@@ -92,10 +92,10 @@ def test_undecodable_records_go_to_the_dlq_and_the_rest_lands(lander_run):
     assert lander_run.stop(lander) == 0
     lander_run.assert_exactly_once()
     assert sorted(r["reason"] for r in dlq) == sorted(
-        ["not_json", "not_object", "missing_field", "empty"]
+        ["not_json", "not_an_object", "missing_field", "empty"]
     )
-    assert all(r["topic"] == lander_run.topic and r["stage"] == "lander" for r in dlq)
-    assert [r["raw_text"] for r in dlq if "raw_text" in r] == ["not json"]
+    assert all(r["source"]["topic"] == lander_run.topic and r["stage"] == "lander" for r in dlq)
+    assert [r["raw_text"] for r in dlq if r["raw_text"] is not None] == ["not json"]
     assert [1, 2, 3] in [r.get("raw") for r in dlq]
 
 

@@ -179,7 +179,7 @@ def test_undecodable_records_are_rejected_with_a_reason_and_the_rest_lands():
     rejected = writer.add(records)
     assert [(r.offset, r.reason) for r in rejected] == [
         (5, Reason.NOT_JSON),
-        (6, Reason.NOT_OBJECT),
+        (6, Reason.NOT_AN_OBJECT),
         (7, Reason.EMPTY),
         (8, Reason.MISSING_FIELD),
         (9, Reason.MISSING_FIELD),

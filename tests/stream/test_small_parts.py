@@ -40,19 +40,23 @@ def test_backoff_grows_to_its_cap_and_resets():
 
 def test_a_dlq_record_says_why_and_where_from():
     text = orjson.loads(dlq_value("t", 2, Rejected(7, b"k", b"nope", Reason.NOT_JSON, "bad")))
+    assert text.pop("received_at").endswith("Z")
     assert text == {
         "stage": "lander",
         "reason": "not_json",
-        "error": "bad",
-        "topic": "t",
-        "partition": 2,
-        "offset": 7,
+        "message": "bad",
+        "app_id": None,
+        "source": {"topic": "t", "partition": 2, "offset": 7},
+        "raw": None,
         "raw_text": "nope",
+        "raw_bytes": 4,
+        "truncated": False,
     }
     binary = orjson.loads(dlq_value("t", 2, Rejected(8, None, b"\xff", Reason.NOT_JSON, "bad")))
-    assert binary["raw_base64"] == "/w=="
-    json = orjson.loads(dlq_value("t", 2, Rejected(9, None, b"[1]", Reason.NOT_OBJECT, "bad")))
-    assert json["raw"] == [1]
+    assert binary["raw_text"] == "\\xff"
+    value = b'{"app_id": "shop", "device_id": 7}'
+    json = orjson.loads(dlq_value("t", 2, Rejected(9, None, value, Reason.MISSING_FIELD, "bad")))
+    assert (json["raw"], json["app_id"]) == ({"app_id": "shop", "device_id": 7}, "shop")
 
 
 def test_crash_points_are_checked():
