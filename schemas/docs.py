@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from schemas import catalogue
+from schemas import catalogue, segment
 from schemas.fields import Field, fields
 
 README = Path(__file__).parent / "README.md"
@@ -75,6 +75,7 @@ def render() -> str:
         _example(envelope),
         _columns_section(),
         _record_section(),
+        segment.doc(),
     ]
     return "\n".join(parts)
 
