@@ -119,6 +119,9 @@ _TRACK_PROPERTIES = {
 }
 
 
+_METRIC = "surge_collector_segment_dropped_total"
+
+
 def doc() -> str:
     """The README's section on the Segment API, from the defaults above."""
     tracks = "\n".join(
@@ -126,7 +129,7 @@ def doc() -> str:
         for name, kind in TRACK_EVENTS.items()
     )
     dropped = "\n".join(
-        f'| {call} | dropped, counted by `surge_collector_segment_dropped_total{{call="{label}"}}`: {why} |'
+        f'| {call} | dropped, counted by `{_METRIC}{{call="{label}"}}`: {why} |'
         for label, (call, why) in DROPPED.items()
     )
     platforms = ", ".join(f"`{name}` is `{p}`" for name, p in LIBRARY_PLATFORMS.items())
