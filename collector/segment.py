@@ -153,7 +153,9 @@ def _context(context: dict[str, Any], mapping: SegmentMapping) -> dict[str, Any]
         out["locale"] = context["locale"]
     campaign = context.get("campaign")
     if type(campaign) is dict:
-        out["campaign"] = {k: campaign[k] for k in ("source", "medium", "name") if k in campaign}
+        kept = {k: campaign[k] for k in ("source", "medium", "name") if k in campaign}
+        if kept:
+            out["campaign"] = kept
     return out
 
 

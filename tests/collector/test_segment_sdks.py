@@ -151,3 +151,69 @@ def test_analytics_node_lands_mapped_and_retries_a_429_after_retry_after(
     assert by_type["page_view"]["page"] == {"url": "https://shop.example/", "title": "Home"}
     assert by_type["identify"]["user_id"] == "u_sdk"
     assert "traits" not in orjson.loads(by_type["identify"]["extra"])
+
+
+@pytest.fixture(scope="module")
+def chromium(node) -> str:
+    need(Path(CHROMIUM).exists(), "chromium (Debian's package)")
+    return CHROMIUM
+
+
+def _page_server(sdk_dist: Path) -> Callable:
+    """page.html and the analytics-next bundles (its npm package's dist/umd), nothing else."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if request.path == "/page.html":
+            return web.FileResponse(SDK_DIR / "page.html")
+        name = request.path.removeprefix("/analytics-next/bundles/")
+        if name != request.path and "/" not in name and (sdk_dist / name).is_file():
+            return web.FileResponse(sdk_dist / name)
+        raise web.HTTPNotFound()
+
+    return handle
+
+
+def test_analytics_next_in_chromium_from_another_origin_flushes_a_hidden_tab(
+    chromium, node, served, kafka, runner
+):
+    device = f"browser-{uuid.uuid4().hex}"
+    since = runner.run(kafka.end_offsets("surge.events"))
+    dist = SDK_DIR / "node_modules/@segment/analytics-next/dist/umd"
+    api_host = f"127.0.0.1:{served.port}/segment/v1"
+
+    async def browse() -> str:
+        # Another loopback address: another origin than the collector's, so CORS applies.
+        server, origin = await _serve_on(_page_server(dist), host="127.0.0.2")
+        try:
+            url = f"{origin}/page.html?writeKey=dev&apiHost={api_host}&device={device}"
+            return await _run(node, "browser_send.mjs", url, timeout_s=90)
+        finally:
+            await server.cleanup()
+
+    log = orjson.loads(runner.run(browse()).strip().splitlines()[-1])
+    assert not [e for e in log if e["event"] in ("pageerror", "failed")], log
+    # Nothing went to the collector while the page was shown: the batch waited for the hide.
+    leaving = log.index({"event": "leaving"})
+    assert not [e for e in log[:leaving] if "/segment/v1/" in e.get("url", "")], log
+
+    # After the page was gone: its keepalive flush landed, mapped, after its CORS preflight.
+    found = runner.run(kafka.read_since(since, lambda v: v.get("device_id") == device, 3))
+    by_type = {value["type"]: value for _, value in found}
+    assert sorted(by_type) == ["identify", "page_view", "product_view"]
+    assert all(v["event_id"].startswith("ajs-next-") for v in by_type.values())
+    assert all(v["user_id"] == "u_browser" for v in by_type.values())
+    assert all(v["context"]["platform"] == "web" for v in by_type.values())
+    assert by_type["page_view"]["page"]["url"].startswith(origin_of(log) + "/page.html")
+    assert by_type["product_view"]["properties"] == {
+        "sku": "LIP-0042",
+        "category": "lipstick",
+        "price": 199,
+    }
+    metrics = served.get("/metrics").body
+    assert 'surge_collector_requests_total{route="/segment/v1/{call}",status="204"}' in metrics
+    assert 'surge_collector_requests_total{route="/segment/v1/b",status="200"}' in metrics
+
+
+def origin_of(log: list[dict[str, Any]]) -> str:
+    page = next(e["url"] for e in log if e["event"] == "request" and "/page.html" in e["url"])
+    return page.split("/page.html")[0]
