@@ -19,7 +19,7 @@ SPARK_SUBMIT = HADOOP_USER_NAME=$${HADOOP_USER_NAME:-$$(id -un)} PYSPARK_PYTHON=
 	--driver-java-options '$(SPARK_JAVA_OPTIONS)' \
 	--conf 'spark.executor.extraJavaOptions=$(SPARK_JAVA_OPTIONS)' --conf spark.log.level=WARN
 
-.PHONY: setup run serve test lint bench bench-validate bench-collector bench-lander \
+.PHONY: setup sdk-setup run serve test lint bench bench-validate bench-collector bench-lander \
 	bench-reports report compact stack-up stack-down stack-status
 
 ## setup: the venv with Surge and its dev tools, and the stack's jars (downloaded once)
@@ -45,8 +45,12 @@ serve: setup
 	$(PY) -m infra.pipeline --serve
 
 ## test: the whole suite against a real stack (reused if up, else started and stopped)
-test: setup
+test: setup sdk-setup
 	$(PY) -m pytest
+
+## sdk-setup: node, the pinned SDKs (npm ci in tests/sdk) and chromium, for the SDK tests
+sdk-setup:
+	bash tests/sdk/setup.sh
 
 ## report: every report of the business day DATE, with spark-submit, on the local stack
 report: setup

@@ -22,6 +22,7 @@ from collector.ingest import COLLECTOR, Collector
 from collector.metrics import Metrics, event_loop_name, observe_middleware
 from collector.ratelimit import RateLimiter
 from collector.routes import CORS_POLICY, setup_routes
+from collector.segment_api import setup_routes as setup_segment_routes
 from collector.settings import CollectorSettings
 from collector.sink import KafkaSink, Sink
 from collector.validation import EnvelopeChecker, Validator, load_validators
@@ -52,6 +53,7 @@ def create_app(
     app.cleanup_ctx.append(_collector(sink, validators))
     app.on_shutdown.append(_drain)
     setup_routes(app)
+    setup_segment_routes(app, settings)
     return app
 
 

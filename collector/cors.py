@@ -32,15 +32,22 @@ class CorsPolicy:
         return "*" if "*" in allowed else None
 
 
-def preflight(request: web.Request, policy: CorsPolicy) -> web.Response:
+def preflight(
+    request: web.Request,
+    policy: CorsPolicy,
+    allow_headers: str = ALLOW_HEADERS,
+    key_param: str = "write_key",
+) -> web.Response:
+    """The answer to a preflight; another API (segment_api.py) names its own headers and the
+    URL parameter of its write key."""
     response = web.Response(status=204)
-    allowed = policy.allow_origin(request.headers.get("Origin"), request.query.get("write_key"))
+    allowed = policy.allow_origin(request.headers.get("Origin"), request.query.get(key_param))
     if allowed is not None:
         response.headers.update(
             {
                 "Access-Control-Allow-Origin": allowed,
                 "Access-Control-Allow-Methods": "POST, OPTIONS",
-                "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                "Access-Control-Allow-Headers": allow_headers,
                 "Access-Control-Max-Age": MAX_AGE_S,
                 "Vary": "Origin",
             }

@@ -1,4 +1,5 @@
-"""The request path of POST /v1/batch and /v1/event, top to bottom.
+"""The request path of POST /v1/batch and /v1/event (and of /segment/v1, a ``Dialect``),
+top to bottom.
 
     admit -> key known? -> bucket empty? -> read body -> parse -> write key -> rate limit
           -> per event: structure, schema, enrich (events.py) -> Kafka (events and DLQ) -> answer
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 import orjson
 from aiohttp import web
@@ -51,13 +53,35 @@ class Collector:
 COLLECTOR = web.AppKey("collector", Collector)
 
 
-async def ingest(request: web.Request, *, single: bool) -> web.Response:
+class Dialect(Protocol):
+    """Another wire protocol served by this path (segment_api.py): where its write key may be,
+    how large its body may be (of any Content-Type) and how it becomes an envelope of events."""
+
+    max_body_bytes: int
+
+    def key_hints(self, request: web.Request) -> tuple[str | None, str | None]:
+        """The write key of the headers, and of the URL."""
+        ...
+
+    def envelope(
+        self, raw: bytes, hints: tuple[str | None, str | None], c: Collector
+    ) -> parse.Envelope:
+        """The events of ``raw``, and its write key; ``hints``: those of ``key_hints``."""
+        ...
+
+
+async def ingest(
+    request: web.Request, *, single: bool, dialect: Dialect | None = None
+) -> web.Response:
     c = request.app[COLLECTOR]
     s = c.settings
     events = 0
     try:
-        header_key = request.headers.get("X-Write-Key")
-        query_key = request.query.get("write_key") if request.query_string else None
+        if dialect is None:
+            header_key = request.headers.get("X-Write-Key")
+            query_key = request.query.get("write_key") if request.query_string else None
+        else:
+            header_key, query_key = dialect.key_hints(request)
         with c.admission.admit() as ticket:
             hinted = first_key(header_key, query_key)
             c.keys.check_known(hinted)
@@ -65,10 +89,13 @@ async def ingest(request: web.Request, *, single: bool) -> web.Response:
                 c.limiter.precheck(hinted)
             try:
                 async with asyncio.timeout(s.request_timeout_s):
-                    raw = await _read_body(request, s)
+                    raw = await _read_body(request, s, dialect)
                     ticket.start_clock()
                     received_ms = time.time_ns() // 1_000_000
-                    envelope = parse.envelope(raw, single, s.max_events_per_batch, c.envelopes)
+                    if dialect is None:
+                        envelope = parse.envelope(raw, single, s.max_events_per_batch, c.envelopes)
+                    else:
+                        envelope = dialect.envelope(raw, (header_key, query_key), c)
                     events = len(envelope.events)
                     key = first_key(header_key, envelope.write_key, query_key)
                     app = c.keys.resolve(key)
@@ -88,12 +115,18 @@ async def ingest(request: web.Request, *, single: bool) -> web.Response:
     return _answer(outcome, single, c.metrics)
 
 
-async def _read_body(request: web.Request, s: CollectorSettings) -> bytes:
-    declared = "Content-Type" in request.headers  # aiohttp defaults a missing one
-    body.check_content_type(request.content_type if declared else "", request.charset)
+async def _read_body(
+    request: web.Request, s: CollectorSettings, dialect: Dialect | None = None
+) -> bytes:
+    limit = s.max_body_bytes
+    if dialect is None:
+        declared = "Content-Type" in request.headers  # aiohttp defaults a missing one
+        body.check_content_type(request.content_type if declared else "", request.charset)
+    else:
+        limit = dialect.max_body_bytes
     gzipped = body.check_content_encoding(request.headers.get("Content-Encoding", ""))
-    body.check_declared_length(request.content_length, s.max_body_bytes)
-    raw = await body.read_capped(request.content, s.max_body_bytes, s.body_timeout_s)
+    body.check_declared_length(request.content_length, limit)
+    raw = await body.read_capped(request.content, limit, s.body_timeout_s)
     return body.gunzip(raw, s.max_decompressed_bytes) if gzipped else raw
 
 

@@ -64,6 +64,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.segment_dropped = Counter(
+            f"{PREFIX}_segment_dropped",
+            "Segment calls answered but not stored, by reason (schemas/segment.py DROPPED).",
+            ["call"],
+            registry=r,
+        )
         self.requests_refused = Counter(
             f"{PREFIX}_requests_refused",
             "Requests refused whole, by cause (overloaded = shed, rate_limited...).",

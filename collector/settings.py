@@ -18,8 +18,41 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas import catalogue, segment
+
 KIB = 1024
 MIB = 1024 * KIB
+
+
+class SegmentMapping(BaseModel):
+    """How Segment calls map onto the catalogue (collector/segment.py); defaults and the
+    mapping itself are documented in schemas/README.md (from schemas/segment.py)."""
+
+    model_config = {"frozen": True}
+
+    track_events: dict[str, str] = Field(
+        default_factory=lambda: dict(segment.TRACK_EVENTS),
+        description="track event name -> catalogue type; other names are counted and dropped.",
+    )
+    platform: str | None = Field(
+        None,
+        max_length=32,
+        description="context.platform of every event; default: from context.library.name.",
+    )
+    currency: str = Field(
+        segment.DEFAULT_CURRENCY,
+        pattern="^[A-Z]{3}$",
+        description="Currency of amounts sent without one (Segment's spec says US dollars).",
+    )
+
+    @field_validator("track_events")
+    @classmethod
+    def _catalogue_types(cls, value: dict[str, str]) -> dict[str, str]:
+        known = catalogue.event_types()
+        unknown = sorted(set(value.values()) - known.keys())
+        if unknown:
+            raise ValueError(f"not catalogue types: {unknown}")
+        return value
 
 
 class WriteKey(BaseModel):
@@ -33,6 +66,9 @@ class WriteKey(BaseModel):
     )
     cors_origins: tuple[str, ...] | None = Field(
         None, description="Origins allowed to read this key's answers; default: the global list."
+    )
+    segment: SegmentMapping | None = Field(
+        None, description="This key's Segment mapping; default: the global one."
     )
 
 
@@ -142,6 +178,13 @@ class CollectorSettings(BaseSettings):
     cors_origins: tuple[str, ...] = Field(
         ("*",), description="Origins allowed to read answers, unless a key says otherwise."
     )
+
+    # --- Segment's Tracking API (/segment/v1), limits as Segment's own
+    segment: SegmentMapping = Field(
+        default_factory=SegmentMapping, description="Segment mapping of keys without their own."
+    )
+    segment_max_body_bytes: int = Field(500 * KIB, gt=0, description="One request, else 413.")
+    segment_max_call_bytes: int = Field(32 * KIB, gt=0, description="One call, else 413.")
 
     # --- enrichment
     ip_truncate: bool = Field(

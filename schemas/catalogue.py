@@ -113,8 +113,9 @@ def _follow(schema: Any, pointer: str) -> Any:
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     """One schema that means `base` AND `over`, flat when they do not clash, else an allOf.
 
-    `properties` merge key by key and `required` lists unite, which is exact unless a keyword
-    that looks at sibling properties is present (then: allOf); annotations of `over` win.
+    `properties` merge key by key, `required` lists unite and `type`s intersect, which is exact
+    unless a keyword that looks at sibling properties is present (then: allOf); annotations of
+    `over` win.
     """
     if _CONTEXTUAL & (base.keys() | over.keys()):
         return {"allOf": [base, over]}
@@ -129,6 +130,14 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
             merged[key] = props
         elif key == "required":
             merged[key] = [*merged[key], *(r for r in value if r not in merged[key])]
+        elif key == "type" and (both := [t for t in _types(merged[key]) if t in _types(value)]):
+            # Both must hold: the types of both (a nullable id made required and non-null).
+            merged[key] = both[0] if len(both) == 1 else both
         else:  # two different values of one keyword: keep both, exactly
             return {"allOf": [base, over]}
     return merged
+
+
+def _types(value: str | list[str]) -> list[str]:
+    """The JSON types of a `type` keyword, in its order: for an intersection."""
+    return [value] if isinstance(value, str) else list(value)

@@ -17,6 +17,7 @@ Checks, each giving messages that name the file and say what broke:
 import hashlib
 import itertools
 import json
+import re
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -36,6 +37,12 @@ _LOCK_NOTE = (
 _UPPER_BOUNDS = ("maximum", "exclusiveMaximum", "maxLength", "maxItems")
 _LOWER_BOUNDS = ("minimum", "exclusiveMinimum", "minLength", "minItems")
 _EXACT = ("pattern", "format", "const")
+# The rules a string shape (below) stands for: compared as one when both versions have a shape.
+_SHAPED = frozenset({"pattern", "format", "minLength", "maxLength"})
+# Formats whose strings are a run of characters from a set: (characters, least, most length).
+_FORMAT_SHAPES = {"uuid": (frozenset("0123456789abcdefABCDEF-"), 36, 36)}
+# A pattern that is one anchored character class, repeated: ^[a-z0-9_-]+$, ^[!-~]{1,128}$.
+_RUN = re.compile(r"\^\[([^\]\\^]+)\](?:(\+)|(\*)|\{(\d+)(?:(,)(\d*))?\})\$")
 
 
 def fingerprint(schema: Any) -> str:
@@ -142,6 +149,9 @@ def _types(f: Field) -> str:
 
 def _narrowing(path: str, was: Field, now: Field) -> Iterator[str]:
     old, new = was.constraints, now.constraints
+    if _wider_shape(old, new):  # its string rules compared as one: then the others apart
+        old = {k: v for k, v in old.items() if k not in _SHAPED}
+        new = {k: v for k, v in new.items() if k not in _SHAPED}
     for key in _UPPER_BOUNDS:
         if key in new and (key not in old or new[key] < old[key]):
             yield f"narrows field {path}: {key} {old.get(key, 'none')} -> {new[key]}"
@@ -157,6 +167,60 @@ def _narrowing(path: str, was: Field, now: Field) -> Iterator[str]:
         dropped = [v for v in old["enum"] if v not in new["enum"]]
         if dropped:
             yield f"narrows field {path}: enum no longer allows {dropped}"
+
+
+Shape = tuple[frozenset[str], int, float]  # characters, least and most length
+
+
+def _wider_shape(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Both have a string shape, and the new one allows every string the old one allows."""
+    before, after = _shape(old), _shape(new)
+    if before is None or after is None:
+        return False
+    (chars, least, most), (new_chars, new_least, new_most) = before, after
+    return chars <= new_chars and new_least <= least and most <= new_most
+
+
+def _shape(c: dict[str, Any]) -> Shape | None:
+    """The strings a field's rules allow as a run of characters from a set, if they are one
+    (a format or pattern of that form, narrowed by minLength/maxLength); else None."""
+    shapes = []
+    if "format" in c:
+        if c["format"] not in _FORMAT_SHAPES:
+            return None
+        shapes.append(_FORMAT_SHAPES[c["format"]])
+    if "pattern" in c:
+        run = _pattern_shape(c["pattern"])
+        if run is None:
+            return None
+        shapes.append(run)
+    if not shapes:
+        return None
+    chars = frozenset.intersection(*(s[0] for s in shapes))
+    least = max([c.get("minLength", 0), *(s[1] for s in shapes)])
+    most = min([c.get("maxLength", float("inf")), *(s[2] for s in shapes)])
+    return chars, least, most
+
+
+def _pattern_shape(pattern: str) -> Shape | None:
+    match = _RUN.fullmatch(pattern)
+    if match is None:
+        return None
+    members, plus, star, low, comma, high = match.groups()
+    chars: set[str] = set()
+    i = 0
+    while i < len(members):  # ranges a-z, else single characters; a final "-" is itself
+        if i + 2 < len(members) and members[i + 1] == "-":
+            chars.update(map(chr, range(ord(members[i]), ord(members[i + 2]) + 1)))
+            i += 3
+        else:
+            chars.add(members[i])
+            i += 1
+    if plus or star:
+        return frozenset(chars), 1 if plus else 0, float("inf")
+    least = int(low)
+    most = (int(high) if high else float("inf")) if comma else least
+    return frozenset(chars), least, most
 
 
 def _versioned_folders() -> list[str]:

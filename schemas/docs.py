@@ -8,11 +8,12 @@ Usage:
 import copy
 import json
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from schemas import catalogue
+from schemas import catalogue, segment
 from schemas.fields import Field, fields
 
 README = Path(__file__).parent / "README.md"
@@ -75,24 +76,29 @@ def render() -> str:
         _columns_section(),
         _record_section(),
         _dlq_section(),
+        segment.doc(),
     ]
     return "\n".join(parts)
 
 
 def _common_fields(by_type: dict[str, dict[str, Field]]) -> dict[str, Field]:
-    # The fields all types have alike (same types, same required), but for the `type` constant.
+    # The fields all types have, as most of them have it (same types, same required), but for
+    # the `type` constant; a type that has one otherwise lists its own (identify's user_id).
     first, *others = by_type.values()
-    return {
-        path: replace(f, constraints={k: v for k, v in f.constraints.items() if k != "const"})
-        for path, f in first.items()
-        if all(o.get(path) == f for o in others)
-    }
+    common = {}
+    for path in first:
+        if all(path in o for o in others):
+            f = Counter(t[path] for t in by_type.values()).most_common(1)[0][0]
+            common[path] = replace(
+                f, constraints={k: v for k, v in f.constraints.items() if k != "const"}
+            )
+    return common
 
 
 def _event_section(
     name: str, version: int, schema: dict[str, Any], own: dict[str, Field], common: dict
 ) -> str:
-    specific = {p: f for p, f in own.items() if p not in common}
+    specific = {p: f for p, f in own.items() if common.get(p) != f}
     body = _table(specific) if specific else "No type-specific fields.\n"
     title = f"### `{name}` (v{version})\n\n{schema.get('description', '')}\n\n"
     return title + body + "\n" + _example(schema)
@@ -164,7 +170,8 @@ def _record_section() -> str:
 
     version = catalogue.event_types()["order_placed"]
     event = catalogue.load(catalogue.event_path("order_placed", version))["examples"][0]
-    enriched = {**copy.deepcopy(event), **_SERVER_FIELDS}  # the catalogue's is cached
+    server = {**_SERVER_FIELDS, "schema_version": version}
+    enriched = {**copy.deepcopy(event), **server}  # the catalogue's is cached
     enriched["properties"]["items"][0]["gift_wrap"] = True
     record = json.dumps(split_extra(enriched), indent=2, ensure_ascii=False)
     return (
@@ -234,7 +241,6 @@ _SERVER_FIELDS = {
     "ip": "203.0.113.0",
     "user_agent": "Mozilla/5.0",
     "app_id": "shop-cn",
-    "schema_version": 1,
 }
 
 

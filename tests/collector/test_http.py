@@ -43,7 +43,7 @@ def test_batch_is_accepted_enriched_and_keyed_by_device(served, sink, make_event
     assert stored["app_id"] == "dev"
     assert stored["ip"] == "127.0.0.1"
     assert stored["user_agent"] == "test-agent/1"
-    assert stored["schema_version"] == 1
+    assert stored["schema_version"] == 2  # the catalogue's latest (event_id v2)
     assert stored["received_at"].endswith("Z")
     assert "write_key" not in stored
     # The landed table's shape: what has no column (the client's ts) is in `extra`.

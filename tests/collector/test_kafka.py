@@ -73,7 +73,7 @@ def test_accepted_events_are_in_kafka_enriched_and_keyed_by_device(
         assert stored["app_id"] == "dev"
         assert stored["ip"] == "127.0.0.1"
         assert stored["user_agent"] == "sdk/1.0"
-        assert stored["schema_version"] == 1
+        assert stored["schema_version"] == 2  # the catalogue's latest (event_id v2)
         received = _ms(stored["received_at"])
         assert before_ms - 5 <= received <= before_ms + 5000
         # ts is 1 s before sent_at by the client's clock: event_time is 1 s before receipt.

@@ -53,9 +53,9 @@ def test_a_removed_release_fails_naming_the_file():
 
 
 def test_an_unreleased_file_fails_until_released():
-    found = {**compat.current_fingerprints(), "events/search/v2.json": "ab" * 32}
+    found = {**compat.current_fingerprints(), "events/search/v3.json": "ab" * 32}
     [problem] = compat.check_lock(compat.read_lock(), found)
-    assert problem.startswith("events/search/v2.json: not released")
+    assert problem.startswith("events/search/v3.json: not released")
 
 
 def test_release_adds_new_files_only(tmp_path, monkeypatch):
@@ -185,6 +185,50 @@ BREAKING = [
 ]
 
 
+UUID_ID = {"type": ["string", "null"], "format": "uuid"}
+
+
+def _id_rules(**rules: Any):
+    """An edit giving properties.order_id the string rules ``rules`` (v1 has a UUID one)."""
+    return lambda s: props(s).__setitem__("order_id", {"type": ["string", "null"], **rules})
+
+
+# What the event_id of common/v2.json did: a UUID-only id became any printable ASCII id.
+WIDER_ID = _id_rules(pattern="^[!-~]+$", minLength=1, maxLength=128)
+NARROWER_IDS = [
+    (
+        _id_rules(pattern="^[!-~]+$", maxLength=32),  # too short for a UUID
+        "v2: narrows field properties.order_id: maxLength none -> 32 (in v1)",
+    ),
+    (
+        _id_rules(pattern="^[a-f0-9-]+$"),  # no upper case: some UUIDs refused
+        "v2: narrows field properties.order_id: pattern 'none' -> '^[a-f0-9-]+$' (in v1)",
+    ),
+    (
+        _id_rules(pattern="^ord-[!-~]+$"),  # not a run of characters: compared as before
+        "v2: narrows field properties.order_id: pattern 'none' -> '^ord-[!-~]+$' (in v1)",
+    ),
+]
+
+
+def _with_uuid_order_id() -> dict[str, Any]:
+    return changed(lambda s: props(s).__setitem__("order_id", dict(UUID_ID)))
+
+
+def test_a_format_traded_for_a_wider_pattern_is_compatible():
+    assert compat.compare(_with_uuid_order_id(), changed(WIDER_ID), "v1", "v2") == []
+
+
+@pytest.mark.parametrize(("edit", "message"), NARROWER_IDS, ids=[m for _, m in NARROWER_IDS])
+def test_a_pattern_that_refuses_some_old_values_is_narrowing(edit, message):
+    assert message in compat.compare(_with_uuid_order_id(), changed(edit), "v1", "v2")
+
+
+def test_the_wider_pattern_cannot_go_back_to_a_uuid():
+    problems = compat.compare(changed(WIDER_ID), _with_uuid_order_id(), "v1", "v2")
+    assert "v2: narrows field properties.order_id: format 'none' -> 'uuid' (in v1)" in problems
+
+
 @pytest.mark.parametrize(("edit", "message"), BREAKING, ids=[m for _, m in BREAKING])
 def test_a_breaking_version_fails_saying_what_broke(edit, message):
     assert compat.compare(V1, changed(edit), "v1", "v2") == [message]
@@ -234,6 +278,15 @@ def test_merge_is_flat_when_keywords_do_not_clash():
     base = obj({"a": STR}, ("a",), description="base")
     over = obj({"b": STR}, ("b",), description="over")
     assert catalogue.merge(base, over) == obj({"a": STR, "b": STR}, ("a", "b"), description="over")
+
+
+def test_merge_intersects_types():
+    # identify's user_id: the common nullable id, made a non-null one.
+    nullable = {"type": ["string", "null"], "minLength": 1}
+    assert catalogue.merge(nullable, {"type": "string"}) == {"type": "string", "minLength": 1}
+    assert catalogue.merge({"type": "string"}, {"type": "integer"}) == {
+        "allOf": [{"type": "string"}, {"type": "integer"}]
+    }
 
 
 def test_merge_keeps_both_when_keywords_clash():

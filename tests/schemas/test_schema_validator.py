@@ -52,9 +52,13 @@ def test_the_catalogue_is_the_one_of_the_design(validator):
         "order_placed",
         "payment_succeeded",
         "refund",
+        "identify",  # Segment's identify: links a device to its user
     }
-    assert validator.schema_version("order_placed") == 1
+    assert validator.schema_version("order_placed") == 2
+    assert validator.schema_version("identify") == 1
 
+
+BAD_ID = "must be 1 to 128 printable ASCII characters without spaces"
 
 # (type, field, new value or DELETE, what is wrong): the message must be exactly "field: what"
 INVALID = [
@@ -115,7 +119,13 @@ INVALID = [
     ("page_view", "ts", 1794326403120.5, "not a valid RFC 3339 time or epoch ms"),
     ("page_view", "ts", None, "not a valid RFC 3339 time or epoch ms"),
     ("order_placed", "sent_at", "11/11/2026", "not a valid RFC 3339 time or epoch ms"),
-    ("order_placed", "event_id", "not-a-uuid", "must be a UUID"),
+    ("order_placed", "event_id", "a messageId", BAD_ID),
+    ("order_placed", "event_id", "", BAD_ID),
+    ("order_placed", "event_id", "x" * 129, BAD_ID),
+    ("order_placed", "event_id", "caf\u00e9-1", BAD_ID),
+    ("order_placed", "event_id", 42, BAD_ID),
+    ("identify", "user_id", DELETE, "required"),
+    ("identify", "user_id", None, "must be a string"),
     # the type itself
     ("page_view", "type", "foo", "unknown event type 'foo'"),
     ("page_view", "type", "Page_View", "unknown event type 'Page_View'"),
