@@ -1,6 +1,6 @@
 """Fixtures of the collector tests: events, an in-memory sink, a served app, reading Kafka back.
 
-Helpers are fixtures (not an imported module) so that they work under any pytest import mode.
+Helpers are fixtures; the in-memory sink is in doubles.py.
 pytest-asyncio is not a dependency: a module-scoped ``asyncio.Runner`` drives the server, the
 client and Kafka consumers; each ``Served`` call runs the loop until its request is answered.
 """
@@ -11,7 +11,7 @@ import asyncio
 import gzip
 import socket
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,11 +23,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from collector.app import create_app, runner_kwargs
-from collector.errors import Cause, CollectorError
-from collector.records import Record
 from collector.settings import CollectorSettings
 from collector.shedding import ShedSite
 from collector.sink import Sink
+from tests.collector.doubles import MemorySink
 
 TS = "2026-11-11T00:00:03.120+08:00"
 
@@ -56,38 +55,6 @@ def _event(kind: str = "page_view", **fields: Any) -> dict[str, Any]:
         base["properties"] = properties
     base.update(fields)
     return base
-
-
-class MemorySink:
-    """A Sink keeping records in lists. ``fail`` makes sends raise, ``delay_s`` makes them slow."""
-
-    def __init__(self) -> None:
-        self.events: list[Record] = []
-        self.dead: list[Record] = []
-        self.fail = False
-        self.delay_s = 0.0
-        self.calls = 0
-
-    async def start(self) -> None:
-        pass
-
-    async def close(self, flush_timeout_s: float) -> None:
-        pass
-
-    async def send_batch(self, events: Sequence[Record], dead: Sequence[Record]) -> None:
-        self.calls += 1
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        if self.fail:
-            raise CollectorError(Cause.SINK_UNAVAILABLE, "Kafka is not available: retry later")
-        self.events.extend(events)
-        self.dead.extend(dead)
-
-    def is_healthy(self) -> bool:
-        return not self.fail
-
-    def pending_bytes(self) -> int:
-        return 0
 
 
 def _settings(**overrides: Any) -> CollectorSettings:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from collector.settings import CollectorSettings, SegmentMapping, WriteKey
-from collector.sink import MemorySink
+from tests.collector.doubles import MemorySink
 
 TS, SENT = "2026-11-10T16:00:03.120Z", "2026-11-10T16:00:04.000Z"
 KEYS = {

@@ -252,7 +252,7 @@ def test_bad_calls_are_passed_on_for_the_validator_to_reject(validator):
     calls = ["not a call", {"type": "teleport"}, no_price, no_device, call("page", timestamp=None)]
     mapped = to_catalogue(calls, MAPPING)
     assert mapped.events[:2] == ["not a call", {"type": "teleport"}]  # as sent, for the DLQ
-    assert [validator.validate(e) for e in mapped.events] == [
+    assert [validator.validate(e).message for e in mapped.events] == [
         "event: must be an object",
         "type: unknown event type 'teleport'",
         "properties.price: required",
