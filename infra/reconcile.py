@@ -22,7 +22,9 @@ import io
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from hdfs import InsecureClient
 
@@ -44,10 +46,19 @@ class Landed:
 
     files: list[LandedFile] = field(default_factory=list)
     keys: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # The earliest and latest event_time landed: which business days the reports must cover.
+    first_event: datetime | None = None
+    last_event: datetime | None = None
 
     @property
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
+
+    def saw(self, first: datetime | None, last: datetime | None) -> None:
+        if first is not None:
+            self.first_event = min(filter(None, (self.first_event, first)))
+        if last is not None:
+            self.last_event = max(filter(None, (self.last_event, last)))
 
 
 @dataclass
@@ -94,9 +105,11 @@ def read_landed(client: InsecureClient, root: str, topic: str | None = None) -> 
                 continue
             path = f"{folder}/{base}"
             with client.read(path) as reader:
-                table = pq.read_table(io.BytesIO(reader.read()), columns=KEYS)
+                table = pq.read_table(io.BytesIO(reader.read()), columns=[*KEYS, "event_time"])
             landed.files.append(LandedFile(path, name, table.num_rows))
             landed.keys.update(zip(*(table[k].to_pylist() for k in KEYS), strict=True))
+            span = pc.min_max(table["event_time"]).as_py()
+            landed.saw(span["min"], span["max"])
     return landed
 
 
