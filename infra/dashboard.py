@@ -30,24 +30,24 @@ CHARTS = (
     ("load", "Collector: events offered, accepted and shed per second"),
     ("latency", "Collector: answer latency per second"),
 )
-_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 40}, "height": 340, "template": "plotly_white"}
+_LAYOUT = {
+    "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
+    "height": 340,
+    "template": "plotly_white",
+}
 
 
 def in_window(rows: list[dict], start: datetime, end: datetime) -> list[dict]:
     """The per-minute rows of the minutes the run touched (late events aside)."""
     first = start.replace(second=0, microsecond=0)
-    return sorted(
-        (r for r in rows if first <= r["minute"] <= end), key=lambda r: r["minute"]
-    )
+    return sorted((r for r in rows if first <= r["minute"] <= end), key=lambda r: r["minute"])
 
 
 def traffic_chart(minutes: list[dict], zone: ZoneInfo) -> go.Figure:
     x = [r["minute"].astimezone(zone).strftime("%H:%M") for r in minutes]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_bar(x=x, y=[r["page_views"] for r in minutes], name="page views")
-    fig.add_scatter(
-        x=x, y=[r["unique_devices"] for r in minutes], name="devices", secondary_y=True
-    )
+    fig.add_scatter(x=x, y=[r["unique_devices"] for r in minutes], name="devices", secondary_y=True)
     fig.update_yaxes(title_text="page views", secondary_y=False)
     fig.update_yaxes(title_text="devices", secondary_y=True)
     return fig
@@ -61,7 +61,9 @@ def gmv_chart(minutes: list[dict], zone: ZoneInfo) -> go.Figure:
     for r in minutes:  # over the run's minutes (the report's restarts at midnight)
         total += float(r["gmv"] or 0)
         cumulative.append(total)
-    fig.add_scatter(x=x, y=cumulative, name="cumulative GMV", mode="lines+markers", secondary_y=True)
+    fig.add_scatter(
+        x=x, y=cumulative, name="cumulative GMV", mode="lines+markers", secondary_y=True
+    )
     fig.update_yaxes(title_text="CNY per minute", secondary_y=False)
     fig.update_yaxes(title_text="CNY cumulative", secondary_y=True)
     return fig

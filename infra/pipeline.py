@@ -47,7 +47,9 @@ class Namespace:
     @classmethod
     def default(cls) -> Namespace:
         """The services' own defaults (collector/settings.py, stream/settings.py)."""
-        return cls("surge.events", "surge.events.dlq", "surge-lander", "/surge/events", "/surge/reports")
+        return cls(
+            "surge.events", "surge.events.dlq", "surge-lander", "/surge/events", "/surge/reports"
+        )
 
     @classmethod
     def of_run(cls, run_id: str) -> Namespace:
