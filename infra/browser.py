@@ -61,15 +61,26 @@ def install() -> str | None:
 
 @dataclass
 class Console:
-    """What a page said while it was open: console errors and uncaught exceptions."""
+    """What a page did while it was open: console errors and uncaught exceptions, and the
+    requests it tried beyond its own file (refused: a page must open with no network)."""
 
     errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+    def refuse(self, route) -> None:
+        url = route.request.url
+        if url.startswith(("file:", "data:", "blob:", "about:")):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
 
 
 @contextlib.contextmanager
 def open_page(page_file: Path, width: int = 1280, height: int = 900) -> Iterator[tuple]:
     """(page, console) of ``page_file`` loaded in headless Chromium; every console error and
-    uncaught exception is collected in ``console.errors``. Needs ``chromium_path()``."""
+    uncaught exception is collected in ``console.errors``, every request off the machine refused
+    and listed in ``console.outside``. Needs ``chromium_path()``."""
     from playwright.sync_api import sync_playwright  # a test/dev dependency: imported on use
 
     executable = chromium_path()
@@ -88,6 +99,7 @@ def open_page(page_file: Path, width: int = 1280, height: int = 900) -> Iterator
             viewport={"width": width, "height": height},
         )
         try:
+            context.route("**/*", console.refuse)
             page = context.pages[0] if context.pages else context.new_page()
             page.on(
                 "console",
@@ -100,13 +112,17 @@ def open_page(page_file: Path, width: int = 1280, height: int = 900) -> Iterator
             context.close()
 
 
-def screenshot(page_file: Path, out: Path, width: int = 1280, height: int = 900) -> Path:
-    """A PNG of the whole page, as rendered once every script has run."""
+def screenshot(
+    page_file: Path, out: Path, width: int = 1280, height: int = 900, settle_ms: int = 1500
+) -> Path:
+    """A PNG of the whole page, once every script has run and the layout has settled (charts
+    resize to their cells after the load event)."""
     with open_page(page_file, width, height) as (page, console):
         page.wait_for_load_state("networkidle")
+        page.wait_for_timeout(settle_ms)
         page.screenshot(path=str(out), full_page=True)
-        if console.errors:
-            raise RuntimeError(f"{page_file}: console errors: {console.errors}")
+        if console.errors or console.outside:
+            raise RuntimeError(f"{page_file}: {console.errors} {console.outside}")
     return out
 
 

@@ -31,9 +31,10 @@ CHARTS = (
     ("latency", "Collector: answer latency per second"),
 )
 _LAYOUT = {
-    "margin": {"l": 60, "r": 20, "t": 40, "b": 40},
-    "height": 340,
+    "margin": {"l": 60, "r": 20, "t": 40, "b": 60},
+    "height": 360,
     "template": "plotly_white",
+    "legend": {"orientation": "h", "y": -0.25},
 }
 
 
@@ -90,11 +91,14 @@ def products_chart(products: pa.Table, top: int = 10) -> go.Figure:
 
 def load_chart(timeline: list[dict]) -> go.Figure:
     x = [row["second"] for row in timeline]
-    fig = go.Figure()
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_scatter(x=x, y=[row["offered_events"] for row in timeline], name="offered events/s")
     fig.add_scatter(x=x, y=[row["acked_events"] for row in timeline], name="accepted events/s")
-    fig.add_bar(x=x, y=[row["shed"] for row in timeline], name="shed requests/s (429/503)")
+    shed = [row["shed"] for row in timeline]
+    fig.add_bar(x=x, y=shed, name="shed requests/s (429/503)", opacity=0.6, secondary_y=True)
     fig.update_xaxes(title_text="second of the run")
+    fig.update_yaxes(title_text="events/s", secondary_y=False)
+    fig.update_yaxes(title_text="shed requests/s", secondary_y=True, rangemode="tozero")
     return fig
 
 
@@ -190,7 +194,7 @@ h1 {{ font-size: 20px; margin: 0 0 12px; }}
 .label {{ font-size: 12px; color: #666; }}
 .value {{ font-size: 20px; font-weight: 600; }}
 .grid {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 10px; }}
-.chart {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; }}
+.chart {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; min-width: 0; }}
 p.note {{ font-size: 12px; color: #666; }}
 </style>
 <script>{plotly}</script>
@@ -202,6 +206,11 @@ p.note {{ font-size: 12px; color: #666; }}
 {charts}
 </div>
 <p class="note">{note}</p>
+<script>
+// Charts drawn before the grid had its final width: fit them to their cells.
+window.addEventListener("load", () =>
+  document.querySelectorAll(".plotly-graph-div").forEach(div => Plotly.Plots.resize(div)));
+</script>
 </body>
 </html>
 """
