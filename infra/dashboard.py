@@ -73,7 +73,9 @@ def gmv_chart(minutes: list[dict], zone: ZoneInfo) -> go.Figure:
 def funnel_chart(funnel: pa.Table) -> go.Figure:
     totals = total_rows(funnel, "platform", "campaign_source")
     devices = [sum(r[f"{step}_devices"] for r in totals) for step in FUNNEL]
-    return go.Figure(go.Funnel(y=list(FUNNEL), x=devices, textinfo="value+percent initial"))
+    return go.Figure(
+        go.Funnel(y=list(FUNNEL), x=devices, texttemplate="%{value:,}<br>%{percentInitial:.0%}")
+    )
 
 
 def products_chart(products: pa.Table, top: int = 10) -> go.Figure:
@@ -108,7 +110,7 @@ def latency_chart(timeline: list[dict]) -> go.Figure:
     for key, name in (("ok_p50_ms", "p50"), ("ok_p99_ms", "p99")):
         fig.add_scatter(x=x, y=[row.get(key) for row in timeline], name=f"{name} of 2xx answers")
     fig.update_xaxes(title_text="second of the run")
-    fig.update_yaxes(title_text="ms", type="log")
+    fig.update_yaxes(title_text="ms", rangemode="tozero")
     return fig
 
 
