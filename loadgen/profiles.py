@@ -72,25 +72,28 @@ Profile = Annotated[Constant | Steps | FlashSale, Field(discriminator="kind")]
 
 def offered_requests(profile: Constant | Steps | FlashSale, events_per_request: int) -> float:
     """Requests the profile offers over its whole duration (the integral of its rate)."""
-    total, t = 0.0, 0.0
-    while t < profile.duration_s:
-        step = min(_TICK_S, profile.duration_s - t)
-        total += profile.rate(t + step / 2) * step
-        t += step
-    return total / events_per_request
+    return math.fsum(per_s * step for _, step, per_s in _ticks(profile, events_per_request))
 
 
 def send_times(profile: Constant | Steps | FlashSale, events_per_request: int) -> array:
     """When each request leaves, in seconds from the start: the k-th (from 0) when the rate's
     integral reaches k requests, so the offered count follows the profile to the request."""
     times = array("d")
-    due, t = 0.0, 0.0  # ``due``: requests owed by time t
-    while t < profile.duration_s:
-        step = min(_TICK_S, profile.duration_s - t)
-        per_s = profile.rate(t + step / 2) / events_per_request
+    due = 0.0  # requests owed by the start of the tick
+    for t, step, per_s in _ticks(profile, events_per_request):
         after = due + per_s * step
-        # The requests whose turn falls in this tick, placed where the rate puts them.
-        while len(times) < after:
-            times.append(t + (len(times) - due) / per_s)
-        due, t = after, t + step
+        # The requests whose turn falls in this tick, placed where the rate puts them; rounded
+        # to the nanosecond so that float sums do not move one across a second's boundary.
+        while len(times) < after - 1e-9:
+            times.append(round(t + (len(times) - due) / per_s, 9))
+        due = after
     return times
+
+
+def _ticks(profile: Constant | Steps | FlashSale, events_per_request: int):
+    """(start, length, requests/s at its middle) of each tick of the profile."""
+    ticks = math.ceil(profile.duration_s / _TICK_S - 1e-9)
+    for i in range(ticks):
+        t = i * _TICK_S
+        step = min(_TICK_S, profile.duration_s - t)
+        yield t, step, profile.rate(t + step / 2) / events_per_request
