@@ -4,6 +4,9 @@
 # stack's hdfs://127.0.0.1:8020).
 
 PYTHON ?= python3
+# make run: seconds of load, and events/s before the sale's rush (which peaks at ten times it).
+DURATION ?= 120
+RATE ?= 1000
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
@@ -19,7 +22,7 @@ SPARK_SUBMIT = HADOOP_USER_NAME=$${HADOOP_USER_NAME:-$$(id -un)} PYSPARK_PYTHON=
 	--driver-java-options '$(SPARK_JAVA_OPTIONS)' \
 	--conf 'spark.executor.extraJavaOptions=$(SPARK_JAVA_OPTIONS)' --conf spark.log.level=WARN
 
-.PHONY: setup sdk-setup run serve test lint bench bench-validate bench-collector bench-lander \
+.PHONY: setup sdk-setup run serve test browser lint bench bench-validate bench-collector bench-lander \
 	bench-reports report compact stack-up stack-down stack-status
 
 ## setup: the venv with Surge and its dev tools, and the stack's jars (downloaded once)
@@ -34,22 +37,20 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]' --config-settings editable_mode=compat
 	touch $@
 
-## run: the pipeline end to end once on the local stack (left running): see README
+## run: a flash sale end to end on the local stack (left running), reconciled, with a dashboard
 run: setup
-	$(PY) -m infra up
-	$(PY) -m infra.smoke
-	$(PY) -m infra.pipeline
+	$(PY) -m infra.run --duration $(DURATION) --rate $(RATE)
 
 ## serve: the collector (port 8080, write key `dev`) and the lander, until Ctrl-C
 serve: setup
-	$(PY) -m infra.pipeline --serve
+	$(PY) -m infra.pipeline
 
 ## test: the whole suite against a real stack (reused if up, else started and stopped)
-test: setup sdk-setup
+test: setup browser sdk-setup
 	$(PY) -m pytest
 
-## sdk-setup: node, the pinned SDKs (npm ci in tests/sdk) and chromium, for the SDK tests
-sdk-setup:
+## sdk-setup: node and the pinned SDKs (npm ci in tests/sdk), for the SDK tests
+sdk-setup: browser
 	bash tests/sdk/setup.sh
 
 ## report: every report of the business day DATE, with spark-submit, on the local stack
@@ -77,6 +78,10 @@ bench-lander: stack-up
 
 bench-reports: setup
 	$(PY) bench/bench_reports.py
+
+## browser: Debian's chromium for the browser tests, installed if missing (needs root)
+browser: $(INSTALLED)
+	$(PY) -m infra.browser install
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .

@@ -1,10 +1,14 @@
-"""``make run``: the whole pipeline on the local stack, end to end, with what it did printed.
+"""The collector and the lander as real processes, pointed at one namespace of the stack.
 
-    stack up -> collector and lander started -> a flash sale POSTed to the collector (loadgen)
-    -> wait until the lander has published every record -> Spark reports of the day
-    -> collector and lander stopped with SIGTERM (the stack is left running)
+``python -m infra.pipeline`` (``make serve``) keeps them running on the default namespace
+(``surge.events`` -> ``/surge/events``) until Ctrl-C; ``make run`` (infra/run.py) starts them on a
+namespace of its own for one run.
 
-``--serve`` instead keeps the collector and the lander running until Ctrl-C.
+Why a run gets its own topic, consumer group and HDFS roots rather than a filter on shared data:
+the events carry no run id, and the reconciliation checks the lander's exactly once over a
+topic's whole offset range (no gap from offset 0 to the end): a fresh topic makes "this run's
+records" exactly "the topic's records". A fresh group on ``surge.events`` would re-land all of
+its history, and a shared events root would let earlier runs into the reports' figures.
 """
 
 from __future__ import annotations
@@ -14,60 +18,132 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
-import pyarrow as pa
-import pyarrow.parquet as pq
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from infra.endpoints import Endpoints
-from infra.smoke import hdfs_client
+from infra.settings import StackSettings
 from infra.stack import LocalStack
-from loadgen import Constant, LoadConfig, run_async
-
-EVENTS_ROOT = "/surge/events"
-REPORTS_ROOT = "/surge/reports"
-TOPIC = "surge.events"
-GROUP = "surge-lander"
 
 
-def _say(message: str) -> None:
-    print(message, flush=True)
+@dataclass(frozen=True)
+class Namespace:
+    """Where one pipeline reads and writes: Kafka topics, lander group, HDFS roots."""
+
+    topic: str
+    dlq_topic: str
+    group: str
+    events_root: str
+    reports_root: str
+
+    @classmethod
+    def default(cls) -> Namespace:
+        """The services' own defaults (collector/settings.py, stream/settings.py)."""
+        return cls(
+            "surge.events", "surge.events.dlq", "surge-lander", "/surge/events", "/surge/reports"
+        )
+
+    @classmethod
+    def of_run(cls, run_id: str) -> Namespace:
+        return cls(
+            topic=f"surge.runs.{run_id}",
+            dlq_topic=f"surge.runs.{run_id}.dlq",
+            group=f"surge-lander.runs.{run_id}",
+            events_root=f"/surge/runs/{run_id}/events",
+            reports_root=f"/surge/runs/{run_id}/reports",
+        )
+
+
+async def create_topics(bootstrap: str, namespace: Namespace, partitions: int) -> None:
+    """The namespace's topics, if missing (the broker creates none by itself)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in (namespace.topic, namespace.dlq_topic) if t not in existing]
+        if missing:
+            await admin.create_topics([NewTopic(t, partitions, 1) for t in missing])
+    finally:
+        await admin.close()
+
+
+def free_port() -> int:
+    """A port nobody listens on now (the collector's workers must all bind the same one)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class Services:
+    collector_url: str
+    lander_metrics_url: str | None
+    logs: dict[str, Path]  # service -> its log file (None: the terminal)
 
 
 @contextlib.contextmanager
-def services(endpoints: Endpoints, port: int) -> Iterator[None]:
-    """The collector and the lander as real processes; SIGTERM and wait on the way out."""
+def services(
+    endpoints: Endpoints,
+    namespace: Namespace,
+    port: int,
+    lander_metrics_port: int,
+    log_dir: Path | None = None,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Services]:
+    """The collector (all its workers) and the lander as real processes; SIGTERM and wait on
+    the way out. With ``log_dir`` their output goes to ``<log_dir>/<service>.log``."""
     env = os.environ | {
         "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": endpoints.kafka_bootstrap,
         "SURGE_COLLECTOR_PORT": str(port),
-        "SURGE_COLLECTOR_WORKERS": "1",
+        "SURGE_COLLECTOR_TOPIC": namespace.topic,
+        "SURGE_COLLECTOR_DLQ_TOPIC": namespace.dlq_topic,
         "SURGE_LANDER_BOOTSTRAP": endpoints.kafka_bootstrap,
+        "SURGE_LANDER_TOPIC": namespace.topic,
+        "SURGE_LANDER_DLQ_TOPIC": namespace.dlq_topic,
+        "SURGE_LANDER_GROUP": namespace.group,
+        "SURGE_LANDER_ROOT": namespace.events_root,
         "SURGE_LANDER_STORAGE_URL": endpoints.webhdfs_url,
         "SURGE_LANDER_HDFS_USER": endpoints.hdfs_user,
-        "SURGE_LANDER_ROTATE_AGE_S": os.environ.get("SURGE_LANDER_ROTATE_AGE_S", "5"),
+        "SURGE_LANDER_METRICS_PORT": str(lander_metrics_port),
     }
-    procs = [
-        subprocess.Popen([sys.executable, "-m", module], env=env)
-        for module in ("collector", "stream")
-    ]
-    try:
-        yield
-    finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            proc.wait(timeout=60)
+    env |= extra_env or {}
+    logs: dict[str, Path] = {}
+    procs: list[subprocess.Popen] = []
+    with contextlib.ExitStack() as files:
+        for name, module in (("collector", "collector"), ("lander", "stream")):
+            out = None
+            if log_dir is not None:
+                log_dir.mkdir(parents=True, exist_ok=True)
+                logs[name] = log_dir / f"{name}.log"
+                out = files.enter_context(logs[name].open("ab"))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", module], env=env, stdout=out, stderr=subprocess.STDOUT
+                )
+            )
+        try:
+            metrics = f"http://127.0.0.1:{lander_metrics_port}/metrics"
+            yield Services(
+                f"http://127.0.0.1:{port}", metrics if lander_metrics_port else None, logs
+            )
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                proc.wait(timeout=90)
 
 
 async def wait_ready(url: str, timeout_s: float = 60) -> None:
+    """Until the collector says it is ready (Kafka reachable)."""
     deadline = time.monotonic() + timeout_s
     async with aiohttp.ClientSession() as http:
         while True:
@@ -80,146 +156,25 @@ async def wait_ready(url: str, timeout_s: float = 60) -> None:
             await asyncio.sleep(0.3)
 
 
-async def post_sale(url: str, events: int, events_per_s: float) -> tuple[int, int]:
-    """POST a flash sale of ``events`` events (1 % invalid on purpose: answered by index, to
-    surge.events.dlq) in batches of 20 with the `dev` write key; (accepted, rejected)."""
-    config = LoadConfig(
-        url=url,
-        profile=Constant(events_per_s=events_per_s, duration_s=events / events_per_s),
-        invalid_event_share=0.01,
-        progress=False,
-    )
-    results = await run_async(config)
-    d = results.as_dict()
-    if set(d["requests"]["by_status"]) != {"200"} or d["requests"]["unfinished"]:
-        raise RuntimeError(f"the collector did not accept every batch:\n{results.summary()}")
-    return d["events"]["acked"], d["events"]["rejected"]
-
-
-async def wait_landed(bootstrap: str, timeout_s: float = 120) -> None:
-    """Until the lander's committed offsets reach the end of every partition of surge.events.
-
-    The lander commits only what it has published, so no lag means every record is on HDFS.
-    """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await consumer.start()
-    await admin.start()
-    try:
-        (topic,) = await admin.describe_topics([TOPIC])
-        partitions = [TopicPartition(TOPIC, p["partition"]) for p in topic["partitions"]]
-        ends = await consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            committed = await admin.list_consumer_group_offsets(GROUP)
-            lag = sum(
-                end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items()
-            )
-            if lag <= 0:
-                return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"lander still {lag} records behind after {timeout_s:.0f} s")
-            await asyncio.sleep(1)
-    finally:
-        await consumer.stop()
-        await admin.close()
-
-
-def landed_summary(endpoints: Endpoints) -> str:
-    client = hdfs_client(endpoints)
-    files = [
-        f"{root}/{name}"
-        for root, _, names in client.walk(EVENTS_ROOT)
-        for name in names
-        if name.endswith(".parquet") and "/_" not in root
-    ]
-    rows = 0
-    for path in files:
-        with client.read(path) as reader:
-            rows += pq.ParquetFile(pa.BufferReader(reader.read())).metadata.num_rows
-    return f"{len(files)} Parquet files, {rows} rows under {EVENTS_ROOT}"
-
-
-def read_report(endpoints: Endpoints, report: str, day: str) -> pa.Table:
-    """One day of a report, read back through WebHDFS as a dashboard would read it."""
-    client = hdfs_client(endpoints)
-    folder = f"{REPORTS_ROOT}/{report}/dt={day}"
-    tables = []
-    for name in client.list(folder):
-        if name.endswith(".parquet"):
-            with client.read(f"{folder}/{name}") as reader:
-                tables.append(pq.read_table(pa.BufferReader(reader.read())))
-    return pa.concat_tables(tables)
-
-
-def headline(endpoints: Endpoints, day: str) -> str:
-    """The totals row of sales_daily and traffic_daily, and the funnel's device counts."""
-
-    def total(report: str, *dims: str) -> dict:
-        rows = read_report(endpoints, report, day).to_pylist()
-        return next(r for r in rows if all(r[d] == "(all)" for d in dims))
-
-    sales = total("sales_daily", "category", "platform")
-    traffic = total("traffic_daily", "platform", "campaign_source")
-    funnel = total("funnel_daily", "platform", "campaign_source")
-    steps = " -> ".join(f"{funnel[k]}" for k in funnel if k.endswith("_devices"))
-    return (
-        f"  sales:   GMV {sales['gmv']:.2f}, {sales['paid_orders']} paid orders, "
-        f"{sales['buyers']} buyers, net revenue {sales['net_revenue']:.2f}\n"
-        f"  traffic: {traffic['page_views']} page views, {traffic['unique_devices']} devices\n"
-        f"  funnel:  {steps} devices (product view -> ... -> paid)"
-    )
-
-
-def run_reports(endpoints: Endpoints, day: str) -> None:
-    fs = endpoints.hdfs_default_fs
-    cmd = [
-        sys.executable,
-        "-m",
-        "batch.reports",
-        "--date",
-        day,
-        "--master",
-        "local[2]",
-        "--events",
-        f"{fs}{EVENTS_ROOT}",
-        "--reports",
-        f"{fs}{REPORTS_ROOT}",
-    ]
-    env = os.environ | {"HADOOP_USER_NAME": endpoints.hdfs_user}
-    subprocess.run(cmd, check=True, env=env)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.pipeline", description=__doc__)
-    parser.add_argument("--events", type=int, default=10_000, help="events to send (10000)")
-    parser.add_argument(
-        "--events-per-s", type=float, default=2000, help="offered events per second (2000)"
-    )
     parser.add_argument("--port", type=int, default=8080, help="collector port (8080)")
-    parser.add_argument("--serve", action="store_true", help="run the services until Ctrl-C")
+    parser.add_argument("--metrics-port", type=int, default=9108, help="lander metrics (9108)")
     args = parser.parse_args(argv)
     endpoints = Endpoints.from_env() or LocalStack().up()
-    url = f"http://127.0.0.1:{args.port}"
-    with services(endpoints, args.port):
-        asyncio.run(wait_ready(url))
-        if args.serve:
-            _say(f"collector on {url} (write key `dev`), lander into {EVENTS_ROOT}; Ctrl-C stops")
-            with contextlib.suppress(KeyboardInterrupt):
-                signal.pause()
-            return 0
-        started = time.monotonic()
-        accepted, rejected = asyncio.run(post_sale(url, args.events, args.events_per_s))
-        _say(
-            f"collector: {accepted} events accepted, {rejected} rejected (to the DLQ) "
-            f"in {time.monotonic() - started:.1f} s"
+    namespace = Namespace.default()
+    partitions = StackSettings().topic_partitions
+    asyncio.run(create_topics(endpoints.kafka_bootstrap, namespace, partitions))
+    with services(endpoints, namespace, args.port, args.metrics_port) as running:
+        asyncio.run(wait_ready(running.collector_url))
+        print(
+            f"collector on {running.collector_url} (write key `dev`), lander into "
+            f"{namespace.events_root}, metrics on {running.collector_url}/metrics and "
+            f"{running.lander_metrics_url}; Ctrl-C stops",
+            flush=True,
         )
-        asyncio.run(wait_landed(endpoints.kafka_bootstrap))
-        _say(f"lander: {landed_summary(endpoints)}")
-    day = datetime.now(UTC).astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
-    run_reports(endpoints, day)
-    _say(f"reports of {day} (Asia/Shanghai) under {endpoints.hdfs_default_fs}{REPORTS_ROOT}:")
-    _say(headline(endpoints, day))
+        with contextlib.suppress(KeyboardInterrupt):
+            signal.pause()
     return 0
 
 

@@ -3,10 +3,11 @@
 Two checks, each of which can fail on its own:
 
 - **The lander's exactly once**, from the published files alone. Their names carry topic,
-  partition and first/last offset (the lander's offset store): per partition, the files' offset
-  ranges must not overlap, each file must hold exactly as many rows as its range, and, given the
-  topic's end offsets, the ranges must cover every record (no gap). A record landed twice or not
-  at all shows here, whatever the events in it.
+  partition and first/last offset (the lander's offset store): per partition, the files of a
+  folder must not overlap, the files of one publish (ranges interleaved across hour folders)
+  must hold exactly as many rows as their span, and, given the topic's end offsets, the spans
+  must cover every record (no gap). A record landed twice or not at all shows here, whatever
+  the events in it.
 - **The clients' view**, from event ids: every id answered 2xx must be in the landed data
   (``lost``). An id landed more than once came twice through Kafka, a client retry of a request
   whose first answer it never saw; the reports remove those (deduplication by device and event
@@ -19,10 +20,13 @@ Used by ``make run``, the fault suite and the tests; it reads through WebHDFS as
 from __future__ import annotations
 
 import io
+import posixpath
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from hdfs import InsecureClient
 
@@ -44,10 +48,19 @@ class Landed:
 
     files: list[LandedFile] = field(default_factory=list)
     keys: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # The earliest and latest event_time landed: which business days the reports must cover.
+    first_event: datetime | None = None
+    last_event: datetime | None = None
 
     @property
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
+
+    def saw(self, first: datetime | None, last: datetime | None) -> None:
+        if first is not None:
+            self.first_event = min(filter(None, (self.first_event, first)))
+        if last is not None:
+            self.last_event = max(filter(None, (self.last_event, last)))
 
 
 @dataclass
@@ -94,36 +107,75 @@ def read_landed(client: InsecureClient, root: str, topic: str | None = None) -> 
                 continue
             path = f"{folder}/{base}"
             with client.read(path) as reader:
-                table = pq.read_table(io.BytesIO(reader.read()), columns=KEYS)
+                table = pq.read_table(io.BytesIO(reader.read()), columns=[*KEYS, "event_time"])
             landed.files.append(LandedFile(path, name, table.num_rows))
             landed.keys.update(zip(*(table[k].to_pylist() for k in KEYS), strict=True))
+            span = pc.min_max(table["event_time"]).as_py()
+            landed.saw(span["min"], span["max"])
     return landed
 
 
 def check_files(files: Iterable[LandedFile], ends: Mapping[int, int] | None = None) -> list[str]:
-    """The lander's exactly once: per partition, disjoint ranges of the right size, and with
-    ``ends`` (partition -> end offset, the next offset to be written) no gap from 0 to the end."""
+    """The lander's exactly once, per partition, from the files' names and row counts.
+
+    One publish of a partition writes one file per hour folder its rows fall in, each named by
+    the first and last offset *of its rows*: a buffer whose events span two hours gives two
+    files whose ranges interleave. So: files of one folder never overlap (a record landed
+    again would land in the same folder); files whose ranges interleave (one publish) hold
+    together exactly the offsets of their span; and with ``ends`` (partition -> end offset,
+    the next to be written) the spans leave no gap from 0 to the end."""
     problems = []
     by_partition: dict[int, list[LandedFile]] = {}
     for f in files:
         by_partition.setdefault(f.name.partition, []).append(f)
-        if f.rows != f.name.last - f.name.first + 1:
-            problems.append(f"{f.path}: {f.rows} rows for offsets {f.name.first}-{f.name.last}")
     for partition in sorted(set(by_partition) | set(ends or {})):
+        ordered = sorted(by_partition.get(partition, []), key=lambda f: f.name.first)
+        doubled = _overlaps_in_folder(ordered)
+        problems += [f"{f.path}: overlaps offsets before {before}" for f, before in doubled]
+        flagged = {f.path for f, _ in doubled}  # their publish's count is off: said once
         expected = 0
-        for f in sorted(by_partition.get(partition, []), key=lambda f: f.name.first):
-            if f.name.first < expected:
-                problems.append(f"{f.path}: overlaps offsets before {expected}")
-            elif f.name.first > expected and ends is not None:
+        for publish in _interleaved(ordered):
+            first, last = publish[0].name.first, max(f.name.last for f in publish)
+            if first > expected and ends is not None:
+                problems.append(f"partition {partition}: offsets {expected}-{first - 1} not landed")
+            rows = sum(f.rows for f in publish)
+            if rows != last - first + 1 and not flagged & {f.path for f in publish}:
+                what = publish[0].path if len(publish) == 1 else f"{len(publish)} files"
                 problems.append(
-                    f"partition {partition}: offsets {expected}-{f.name.first - 1} not landed"
+                    f"{what}: {rows} rows for offsets {first}-{last} (partition {partition})"
                 )
-            expected = max(expected, f.name.last + 1)
+            expected = max(expected, last + 1)
         if ends is not None and expected < ends.get(partition, 0):
             problems.append(
                 f"partition {partition}: offsets {expected}-{ends[partition] - 1} not landed"
             )
     return problems
+
+
+def _overlaps_in_folder(ordered: list[LandedFile]) -> list[tuple[LandedFile, int]]:
+    """Files (by first offset) overlapping an earlier file of their folder, with the offset
+    that earlier file ends before."""
+    reach: dict[str, int] = {}  # folder -> first offset after its files so far
+    found = []
+    for f in ordered:
+        folder = posixpath.dirname(f.path)
+        if f.name.first < reach.get(folder, 0):
+            found.append((f, reach[folder]))
+        reach[folder] = max(reach.get(folder, 0), f.name.last + 1)
+    return found
+
+
+def _interleaved(ordered: list[LandedFile]) -> list[list[LandedFile]]:
+    """Files (by first offset) grouped where their ranges overlap: each group one publish."""
+    groups: list[list[LandedFile]] = []
+    reach = -1
+    for f in ordered:
+        if groups and f.name.first <= reach:
+            groups[-1].append(f)
+        else:
+            groups.append([f])
+        reach = max(reach, f.name.last)
+    return groups
 
 
 def reconcile(

@@ -8,9 +8,12 @@ from infra.reconcile import Landed, LandedFile, check_files, reconcile
 from schemas.layout import FileName
 
 
-def _file(partition: int, first: int, last: int, rows: int | None = None) -> LandedFile:
+def _file(
+    partition: int, first: int, last: int, rows: int | None = None, hour: str = "00"
+) -> LandedFile:
     name = FileName("surge.events", partition, first, last)
-    return LandedFile(f"/r/dt=2026-11-11/hr=00/{name.encode()}", name, rows or last - first + 1)
+    path = f"/r/dt=2026-11-11/hr={hour}/{name.encode()}"
+    return LandedFile(path, name, rows or last - first + 1)
 
 
 def test_contiguous_files_that_reach_the_end_pass() -> None:
@@ -27,6 +30,16 @@ def test_a_gap_an_overlap_a_short_file_and_a_missing_tail_are_each_found() -> No
     assert len(short) == 1 and "9 rows for offsets 0-9" in short[0]
     tail = check_files([_file(0, 0, 9)], {0: 15, 3: 2})
     assert tail == ["partition 0: offsets 10-14 not landed", "partition 3: offsets 0-1 not landed"]
+
+
+def test_a_publish_split_over_hour_folders_holds_its_span_between_its_files() -> None:
+    # One buffer of offsets 0-9: late events (7 and 9) in hr=00, the rest in hr=01.
+    publish = [_file(0, 0, 8, rows=8, hour="01"), _file(0, 7, 9, rows=2, hour="00")]
+    assert check_files([*publish, _file(0, 10, 19, hour="01")], {0: 20}) == []
+    short = check_files([publish[0], _file(0, 7, 9, rows=1, hour="00")], {0: 10})
+    assert short == ["2 files: 9 rows for offsets 0-9 (partition 0)"]
+    again = check_files([*publish, _file(0, 9, 9, rows=1, hour="00")], {0: 10})
+    assert len(again) == 1 and "hr=00" in again[0] and "overlaps offsets before 10" in again[0]
 
 
 def test_without_end_offsets_only_overlaps_and_sizes_are_checked() -> None:

@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# What the SDK tests (tests/collector/test_segment_sdks.py) need besides Python: node, the
-# pinned npm packages of tests/sdk (npm ci, from the lockfile) and Debian's chromium. Run by
-# `make test`. Without root, what is missing is said and the tests that need it skip (not in CI).
+# What the SDK tests (tests/collector/test_segment_sdks.py) need besides Python: node and the
+# pinned npm packages of tests/sdk (npm ci, from the lockfile); Chromium is `make browser`'s.
+# Run by `make test`. Without root, what is missing is said and the tests that need it skip (not in CI).
 set -euo pipefail
 cd "$(dirname "$0")"
 missing=()
 command -v npm >/dev/null || missing+=(nodejs npm)
-[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
