@@ -103,6 +103,8 @@ class Journeys:
 
         landing = f"/campaign/{campaign[2]}" if campaign else "/"
         add("page_view", landing, None)
+        if "user_id" in common:  # the SDK links the device to the shopper who logged in
+            add("identify", "/login", None)
         for _ in range(rng.randrange(mix.max_browse_pages + 1)):
             add("page_view", f"/c/{rng.choice(shop.CATEGORIES)}?page={rng.randrange(1, 9)}", None)
         if rng.random() < mix.search_share:

@@ -62,7 +62,13 @@ def test_the_same_seed_sends_the_same_sale_and_another_seed_another():
 
 
 def test_the_mix_is_configurable():
-    mix = JourneyMix(app_share=0.0, search_share=0.0, add_to_cart_share=0.0, campaign_share=1.0)
+    mix = JourneyMix(
+        app_share=0.0,
+        search_share=0.0,
+        add_to_cart_share=0.0,
+        campaign_share=1.0,
+        logged_in_share=0.0,
+    )
     sample = list(events(2000, seed=1, mix=mix, start_ms=START_MS))
     assert {e["context"]["platform"] for e in sample} == {"web"}
     assert {e["type"] for e in sample} == {"page_view", "product_view"}
