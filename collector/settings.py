@@ -118,18 +118,26 @@ class CollectorSettings(BaseSettings):
 
     # --- overload protection (per worker)
     max_in_flight: int = Field(512, gt=0, description="Hard cap of requests in progress.")
-    initial_concurrency: int = Field(64, gt=0, description="Start of the adaptive limit.")
     min_concurrency: int = Field(
-        32,
+        4, gt=0, description="Floor of the concurrency limit that a standing loop lag cuts."
+    )
+    shed_loop_lag_ms: float = Field(
+        5.0,
         gt=0,
-        description="Floor of the adaptive limit: room for the bursts of a lightly loaded worker "
-        "(Kafka acknowledges in batches); 8 shed ~1 % of requests at half the capacity.",
+        description="Shedding starts when the event loop runs this late for a whole "
+        "shed_interval_ms (its CPU is short: requests queue in front of it).",
+    )
+    shed_interval_ms: float = Field(
+        100.0, gt=0, description="How long a loop lag must stand before the limit is cut."
     )
     loop_lag_interval_ms: float = Field(
-        10.0,
-        gt=0,
-        description="How often the event loop's lag is measured; the adaptive limit counts it "
-        "as latency (requests wait that long before the loop reads them).",
+        10.0, gt=0, description="How often the event loop's lag is measured."
+    )
+    max_retry_after_s: int = Field(
+        30,
+        ge=2,
+        description="Shed answers say Retry-After: a whole number of seconds drawn from 1 .. "
+        "the current overload (offered / admitted), at most this.",
     )
     events_per_s: float = Field(
         200_000, gt=0, description="Default rate limit of one write key, whole service."
@@ -169,6 +177,6 @@ class CollectorSettings(BaseSettings):
     def _coherent(self) -> CollectorSettings:
         if self.max_decompressed_bytes < self.max_body_bytes:
             raise ValueError("max_decompressed_bytes must be >= max_body_bytes")
-        if not self.min_concurrency <= self.initial_concurrency <= self.max_in_flight:
-            raise ValueError("need min_concurrency <= initial_concurrency <= max_in_flight")
+        if self.min_concurrency > self.max_in_flight:
+            raise ValueError("need min_concurrency <= max_in_flight")
         return self

@@ -65,10 +65,10 @@ class Shedder:
             f"HTTP/1.1 {shed.status} {shed.reason}\r\n"
             f"Content-Type: {shed.content_type}\r\n"
             f"Content-Length: {len(shed.body)}\r\n"
-            f"Retry-After: {shed.headers['Retry-After']}\r\n"
         ).encode()
         self._body = shed.body
-        self._answers: dict[tuple[bytes, bool], bytes] = {}  # (origin, close) -> answer
+        # (origin, close, Retry-After) -> answer
+        self._answers: dict[tuple[bytes, bool, int], bytes] = {}
 
     def sheds(self, data: bytes, may_answer: bool) -> str | None:
         """The route of the request ``data`` starts, if it is one to shed here now (only when
@@ -94,12 +94,13 @@ class Shedder:
             or any(marker in head for marker in _CLOSE_IF)
         )
         self._metrics.refused_early(route, 503, Cause.OVERLOADED.value)
-        return self._answer(_origin(data, head), close), close
+        retry = self._admission.refused().retry_after_s
+        return self._answer(_origin(data, head), close, retry), close
 
-    def _answer(self, origin: bytes, close: bool) -> bytes:
-        answer = self._answers.get((origin, close))
+    def _answer(self, origin: bytes, close: bool, retry: int) -> bytes:
+        answer = self._answers.get((origin, close, retry))
         if answer is None:
-            head = self._head
+            head = self._head + b"Retry-After: %d\r\n" % retry
             allowed = self._cors.allow_origin(origin.decode("latin-1"), None) if origin else None
             if allowed is not None:  # as cors.py answers a shed request: before its key is known
                 head += (
@@ -109,8 +110,8 @@ class Shedder:
             if close:
                 head += b"Connection: close\r\n"
             answer = head + b"\r\n" + self._body
-            if len(self._answers) < 256:  # origins seen: a few, unless someone varies them
-                self._answers[(origin, close)] = answer
+            if len(self._answers) < 1024:  # origins seen: a few, unless someone varies them
+                self._answers[(origin, close, retry)] = answer
         return answer
 
 
