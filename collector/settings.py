@@ -118,6 +118,11 @@ class CollectorSettings(BaseSettings):
 
     # --- overload protection (per worker)
     max_in_flight: int = Field(512, gt=0, description="Hard cap of requests in progress.")
+    shed_before_http: bool = Field(
+        True,
+        description="Answer shed requests from their raw bytes, before aiohttp parses them "
+        "(shedding.py): a shed answer then costs a fraction of one through aiohttp.",
+    )
     min_concurrency: int = Field(
         4, gt=0, description="Floor of the concurrency limit that a standing loop lag cuts."
     )

@@ -29,6 +29,7 @@ request counters (once a second, see Metrics.refused_early).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -36,9 +37,8 @@ from aiohttp.web_protocol import RequestHandler
 from collector.admission import OVERLOADED_MESSAGE, Admission
 from collector.cors import CorsPolicy
 from collector.errors import Cause, CollectorError, error_response
-from collector.ingest import COLLECTOR
 from collector.metrics import Metrics
-from collector.routes import BATCH_PATH, CORS_POLICY, EVENT_PATH
+from collector.routes import BATCH_PATH, EVENT_PATH
 
 _POST = b"POST "
 # The request target as it starts a request line (path, then a space or a query): the route.
@@ -148,7 +148,7 @@ class ShedFirst(asyncio.Protocol):
                     handler.data_received(data[:n])
                 data = data[n:]
                 continue
-            if not (self._at_boundary or _waits_for_request(handler)):
+            if not (self._at_boundary or waits_for_request(handler)):
                 handler.data_received(data)
                 return
             self._at_boundary = True  # found again, if it was lost
@@ -160,7 +160,7 @@ class ShedFirst(asyncio.Protocol):
             head = data[:end].lower()
             length = _body_length(head)
             size = None if length is None else end + len(_HEAD_END) + length
-            route = self._shedder.sheds(data, _answered_all(handler))
+            route = self._shedder.sheds(data, answered_all(handler))
             if route is not None:
                 answer, close = self._shedder.answer(route, data, head, length)
                 assert self._transport is not None
@@ -189,48 +189,25 @@ class ShedFirst(asyncio.Protocol):
         self._handler.resume_writing()
 
 
-class ShedSite(web.TCPSite):
-    """A TCPSite whose connections go through ``ShedFirst``: the collector's listening socket."""
-
-    def __init__(self, runner: web.AppRunner, *args, **kwargs):
-        super().__init__(runner, *args, **kwargs)
-        self._app = runner.app
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site with its runner
-        server = self._runner.server
-        assert server is not None
-        collector = self._app[COLLECTOR]  # built by the app's startup, which setup() ran
-        shedder = Shedder(
-            collector.admission,
-            collector.metrics,
-            self._app[CORS_POLICY],
-            collector.settings.max_body_bytes,
-        )
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: ShedFirst(server(), shedder),
-            self._host,
-            self._port,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-        )
-        self._bound_port = self._server.sockets[0].getsockname()[1]
+def shed_first(server: web.Server, shedder: Shedder) -> Callable[[], ShedFirst]:
+    """The protocol factory of the collector's listening socket: aiohttp's low-level server
+    (itself a protocol factory, its documented use) with the shedder in front."""
+    return lambda: ShedFirst(server(), shedder)
 
 
-# aiohttp's state of a connection, read from RequestHandler's private attributes (aiohttp 3.x;
-# tests/collector/test_shedding.py fails if they change meaning).
+# The seam: aiohttp's state of a connection, read from RequestHandler's private attributes,
+# the only private names used. aiohttp is pinned exactly (pyproject.toml) and
+# tests/collector/test_shedding.py::test_the_aiohttp_seam fails if they change meaning.
 
 
-def _waits_for_request(handler: RequestHandler) -> bool:
+def waits_for_request(handler: RequestHandler) -> bool:
     """aiohttp's loop of this connection waits for its next request: none queued, none in
     progress, no body being read (its ``_waiter`` exists only then)."""
     waiter = handler._waiter
     return waiter is not None and not waiter.done()
 
 
-def _answered_all(handler: RequestHandler) -> bool:
+def answered_all(handler: RequestHandler) -> bool:
     """aiohttp has written its answer to every request it was given on this connection."""
     return not handler._request_in_progress and not handler._messages
 

@@ -221,3 +221,63 @@ def test_a_request_left_to_aiohttp_while_full_holds_its_own_arriving_place():
     with pytest.raises(CollectorError):
         admission.admit()
     assert admission.arriving == 0
+
+
+def test_the_aiohttp_seam(runner):
+    """The aiohttp internals shedding.py reads, on aiohttp's own low-level server: a handler
+    waiting for a request, one running a request, and one with a request queued behind it.
+    If this fails after an aiohttp upgrade, shedding.py's seam must be rewritten for it."""
+    import tomllib
+    from pathlib import Path
+
+    import aiohttp
+    from aiohttp import web
+
+    from collector import shedding
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    assert f"aiohttp=={aiohttp.__version__}" in pyproject["project"]["dependencies"]
+
+    async def scenario():
+        release = asyncio.Event()
+
+        async def handler(request: web.BaseRequest) -> web.Response:
+            await release.wait()
+            return web.Response(text="ok")
+
+        server = web.Server(handler)
+        handlers = []
+
+        def factory():
+            handlers.append(server())
+            return handlers[-1]
+
+        listening = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", listening.sockets[0].getsockname()[1]
+        )
+        await asyncio.sleep(0.05)
+        (h,) = handlers
+        states = [(shedding.waits_for_request(h), shedding.answered_all(h))]
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.05)
+        states.append((shedding.waits_for_request(h), shedding.answered_all(h)))
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")  # pipelined behind it
+        await asyncio.sleep(0.05)
+        states.append((shedding.waits_for_request(h), shedding.answered_all(h)))
+        release.set()
+        for _ in range(2):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+        await asyncio.sleep(0.05)
+        states.append((shedding.waits_for_request(h), shedding.answered_all(h)))
+        writer.close()
+        listening.close()
+        await server.shutdown(1)
+        return states
+
+    waiting, running, queued, answered = runner.run(scenario())
+    assert waiting == (True, True)
+    assert running == (False, False)
+    assert queued == (False, False)
+    assert answered == (True, True)
