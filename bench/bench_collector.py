@@ -528,6 +528,10 @@ async def overload(
             )
             if spy is not None:
                 spy.wait(timeout=30)
+                profile = Path(spy.args[spy.args.index("--output") + 1])
+                if profile.exists():
+                    out[name]["profile"] = profile_summary(profile)
+                    print(f"{label} {name} profile: {out[name]['profile']}", flush=True)
             print(_line(f"{label} {name}", out[name]), flush=True)
         surge = await run_phase(
             pool, max_eps * 10 / EVENTS_PER_REQUEST, args.surge_s, procs, drain_s=0
@@ -552,7 +556,7 @@ async def overload(
 
 def _profile(args: argparse.Namespace, procs, name: str) -> subprocess.Popen | None:
     """With ``--profile``: py-spy samples the collector's processes during a phase, into
-    collapsed stacks (bench/results/<name>.txt; bench/top_frames.py ranks them)."""
+    collapsed stacks (bench/results/profile-<name>.txt, summed up by ``profile_summary``)."""
     if not args.profile:
         return None
     out = REPO / "bench" / "results" / f"profile-{name.replace(' ', '_')}.txt"
@@ -576,6 +580,41 @@ def _profile(args: argparse.Namespace, procs, name: str) -> subprocess.Popen | N
         stdout=subprocess.DEVNULL,
         env=os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
     )
+
+
+# Where a worker's time goes, by the file of a frame on the stack (inclusive: a sample counts
+# for every part it passes through).
+PARTS = {
+    "shed before aiohttp (shedding.py)": "shedding.py",
+    "aiohttp's HTTP handling (web_protocol.py)": "web_protocol.py",
+    "request path (ingest.py)": "ingest.py",
+    "metrics (metrics.py, prometheus_client)": "metrics.py",
+    "logging": "logging/",
+    "Kafka producer (producer/kafka/confluent sink)": "_sink.py",
+    "event loop lag timer (admission.py)": "admission.py",
+}
+
+
+def profile_summary(path: Path, top: int = 12) -> dict:
+    """Shares of the samples of a py-spy ``raw`` profile: by part (PARTS) and by leaf frame."""
+    parts = dict.fromkeys(PARTS, 0)
+    leaves: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        for name, marker in PARTS.items():
+            parts[name] += n if marker in stack else 0
+        leaf = stack.rsplit(";", 1)[-1]
+        leaves[leaf] = leaves.get(leaf, 0) + n
+    share = lambda n: round(100 * n / max(1, total), 1)  # noqa: E731
+    ranked = sorted(leaves.items(), key=lambda kv: -kv[1])[:top]
+    return {
+        "samples": total,
+        "parts_pct": {k: share(v) for k, v in parts.items()},
+        "top_leaves_pct": {k: share(v) for k, v in ranked},
+    }
 
 
 def goals(r: dict, max_eps: float) -> list[tuple[str, str, bool]]:
