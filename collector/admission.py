@@ -2,17 +2,21 @@
 
 Two limits per worker:
 - a hard cap on requests in progress (memory: each holds at most one body);
-- a concurrency limit driven by the event loop's lag (``LagLimit``): a worker's work is CPU,
-  and when its CPU is short, requests queue in front of the event loop, which then runs its
+- a concurrency limit (``LagLimit``) that starts from the worker's measured capacity times
+  its unloaded latency, and that the event loop's lag moves: a worker's work is CPU, and
+  when its CPU is short, requests queue in front of the event loop, which then runs its
   timers late. A lag that stands (above ``target`` for a whole ``interval``, as CoDel judges
-  a queue) cuts the limit below what is in progress; a loop on time raises it again.
+  a queue) cuts the limit below what is in progress; a loop on time with the limit nearly
+  reached raises it (the requests wait on Kafka, not on the CPU).
+
+The starting cap bounds the work one loop turn can hold, so a shed answer never waits behind
+much admitted work; the lag corrects it where the machine is slower or Kafka slower.
 
 Why the loop's lag rather than latency: the latency of a request is mostly Kafka's (linger,
 acknowledgement), which moves with the broker and says nothing of this worker's CPU; and on a
 noisy 2-core machine the BBR-like limit that preceded this one (best rate x least latency)
 oscillated and shed at 70 % of the capacity (bench/bench_collector.py, overload section).
-A loop on time costs nothing to keep admitting, so a worker below its capacity never sheds,
-from its first second.
+A worker below its capacity keeps its loop on time and sheds nothing, from its first second.
 
 ``Retry-After`` grows with the overload and is spread: a shed client is told to come back in
 a whole number of seconds drawn from 1 .. the ratio of the requests offered to those admitted
@@ -32,21 +36,25 @@ OVERLOADED_MESSAGE = "collector overloaded: retry later"
 
 
 class LagLimit:
-    """In-progress limit: cut by ``cut`` (below what is in progress) when the loop's lag has
-    stood above ``target_s`` for ``interval_s``, then again each further ``interval_s`` it
-    stands; raised by ``grow`` of itself per tick while the loop is on time."""
+    """In-progress limit, from ``initial`` (the capacity times the unloaded latency, with
+    room): cut by ``cut`` (below what is in progress) when the loop's lag has stood above
+    ``target_s`` for ``interval_s``, then again each further ``interval_s`` it stands; raised
+    by ``grow`` of itself per tick while the loop is on time and the limit is below
+    ``initial`` or nearly reached (the requests in progress wait on Kafka, not on this
+    worker's CPU: it has room)."""
 
     def __init__(
         self,
-        max_limit: int,
+        initial: int,
         min_limit: int,
+        max_limit: int,
         target_s: float,
         interval_s: float,
         *,
         cut: float = 0.8,
         grow: float = 0.05,
     ):
-        self.limit = float(max_limit)  # from the start: a cold worker sheds nothing
+        self.limit = self._initial = float(initial)
         self._min, self._max = float(min_limit), float(max_limit)
         self._target, self._interval = target_s, interval_s
         self._cut, self._grow = cut, grow
@@ -55,7 +63,11 @@ class LagLimit:
     def tick(self, now: float, lag_s: float, in_flight: int) -> None:
         if lag_s <= self._target:
             self._above_since = None
-            self.limit = min(self._max, self.limit + max(1.0, self.limit * self._grow))
+            step = max(1.0, self.limit * self._grow)
+            if in_flight >= 0.75 * self.limit:
+                self.limit = min(self._max, self.limit + step)
+            elif self.limit < self._initial:
+                self.limit = min(self._initial, self.limit + step)
         elif self._above_since is None:
             self._above_since = now
         elif now - self._above_since >= self._interval:

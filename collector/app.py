@@ -106,7 +106,11 @@ def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] 
 
 def _admission(s: CollectorSettings) -> Admission:
     limit = LagLimit(
-        s.max_in_flight, s.min_concurrency, s.shed_loop_lag_ms / 1000, s.shed_interval_ms / 1000
+        s.initial_concurrency,
+        s.min_concurrency,
+        s.max_in_flight,
+        s.shed_loop_lag_ms / 1000,
+        s.shed_interval_ms / 1000,
     )
     return Admission(s.max_in_flight, limit, s.max_retry_after_s)
 
