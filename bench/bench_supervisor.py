@@ -6,9 +6,10 @@
 Each server runs the same app and settings (SURGE_COLLECTOR_* from the environment), unpinned,
 with ``--workers`` workers. For each, open loop (bench_collector's generator):
 1. ``--eps`` for ``--seconds``: events/s acknowledged, 2xx p50/p99, connections per worker;
-2. the same load, SIGTERM to the master in the middle: requests sent but never answered (or
-   answered other than 2xx/503), and how long the master took to exit;
-3. the same load, SIGKILL to one worker: how long until a new worker answers, requests lost.
+2. half the load, SIGTERM to the master in the middle: requests dropped (on a connection
+   closed before their answer), and how long the master took to exit;
+3. the same load, SIGKILL to one worker: how long until a new worker answers, requests
+   dropped (those the killed worker held: unavoidable).
 Gunicorn serves through ``app`` below (its aiohttp worker awaits it): aiohttp's own site, so
 without collector/shedding.py in front.
 """
@@ -127,7 +128,7 @@ async def measure(kind: str, args: argparse.Namespace) -> dict:
         out["killed_worker"] = {
             "replaced_after_s": replaced and round(replaced, 2),
             "statuses": r["statuses"],
-            "lost": r["unanswered"] + r["errors"],
+            "dropped": r["dropped"],
         }
         # 2. SIGTERM drain, under load
         task = asyncio.create_task(run_phase(pool, rate / 2, 3, procs, drain_s=3))
@@ -139,7 +140,9 @@ async def measure(kind: str, args: argparse.Namespace) -> dict:
             "exit_after_s": exited and round(exited, 2),
             "exit_code": proc.poll(),
             "statuses": r["statuses"],
-            "lost": r["unanswered"] + r["errors"],
+            # Requests on a connection that closed before their answer; those sent after
+            # the port closed are refused connections, a balancer's cue to go elsewhere.
+            "dropped": r["dropped"],
         }
     finally:
         if proc.poll() is None:

@@ -1,22 +1,16 @@
 """Admission: the first and cheapest step, before a byte of the body is read.
 
-Two limits per worker:
-- a hard cap on requests in progress (memory: each holds at most one body);
-- a concurrency limit (``LagLimit``) that starts from the worker's measured capacity times
-  its unloaded latency, and that the event loop's lag moves: a worker's work is CPU, and
-  when its CPU is short, requests queue in front of the event loop, which then runs its
-  timers late. A lag that stands (above ``target`` for a whole ``interval``, as CoDel judges
-  a queue) cuts the limit below what is in progress; a loop on time with the limit nearly
-  reached raises it (the requests wait on Kafka, not on the CPU).
+One limit per worker: a cap on requests in progress, derived from the worker's measured
+capacity times its unloaded latency, with room (settings.max_in_flight). A worker's work is
+CPU: the cap bounds the admitted work one turn of its event loop can hold, so that what is
+admitted is served at about its unloaded latency and a shed answer (shedding.py) does not
+wait behind much admitted work; the rest is shed at once. Requests waiting on Kafka hold their
+place too, so a slow Kafka lowers the rate admitted: that is the back-pressure wanted.
 
-The starting cap bounds the work one loop turn can hold, so a shed answer never waits behind
-much admitted work; the lag corrects it where the machine is slower or Kafka slower.
-
-Why the loop's lag rather than latency: the latency of a request is mostly Kafka's (linger,
-acknowledgement), which moves with the broker and says nothing of this worker's CPU; and on a
-noisy 2-core machine the BBR-like limit that preceded this one (best rate x least latency)
-oscillated and shed at 70 % of the capacity (bench/bench_collector.py, overload section).
-A worker below its capacity keeps its loop on time and sheds nothing, from its first second.
+It replaced two adaptive limits that the overload bench (bench/bench_collector.py) measured
+worse side by side: a BBR-like one (best rate x least latency) and one cut by a standing
+event-loop lag (CoDel-style). On a noisy 2-core machine both moved with the noise, shed more
+below the capacity and let more queue above it.
 
 ``Retry-After`` grows with the overload and is spread: a shed client is told to come back in
 a whole number of seconds drawn from 1 .. the ratio of the requests offered to those admitted
@@ -35,58 +29,16 @@ from collector.errors import Cause, CollectorError
 OVERLOADED_MESSAGE = "collector overloaded: retry later"
 
 
-class LagLimit:
-    """In-progress limit, from ``initial`` (the capacity times the unloaded latency, with
-    room): cut by ``cut`` (below what is in progress) when the loop's lag has stood above
-    ``target_s`` for ``interval_s``, then again each further ``interval_s`` it stands; raised
-    by ``grow`` of itself per tick while the loop is on time and the limit is below
-    ``initial`` or nearly reached (the requests in progress wait on Kafka, not on this
-    worker's CPU: it has room)."""
-
-    def __init__(
-        self,
-        initial: int,
-        min_limit: int,
-        max_limit: int,
-        target_s: float,
-        interval_s: float,
-        *,
-        cut: float = 0.8,
-        grow: float = 0.05,
-    ):
-        self.limit = self._initial = float(initial)
-        self._min, self._max = float(min_limit), float(max_limit)
-        self._target, self._interval = target_s, interval_s
-        self._cut, self._grow = cut, grow
-        self._above_since: float | None = None  # when the lag went (and stayed) above target
-
-    def tick(self, now: float, lag_s: float, in_flight: int) -> None:
-        if lag_s <= self._target:
-            self._above_since = None
-            step = max(1.0, self.limit * self._grow)
-            if in_flight >= 0.75 * self.limit:
-                self.limit = min(self._max, self.limit + step)
-            elif self.limit < self._initial:
-                self.limit = min(self._initial, self.limit + step)
-        elif self._above_since is None:
-            self._above_since = now
-        elif now - self._above_since >= self._interval:
-            self.limit = max(self._min, min(self.limit, in_flight) * self._cut)
-            self._above_since = now  # the next cut, if the lag still stands an interval on
-
-
 class Admission:
     """Counts requests in progress; ``admit()`` returns a ticket or sheds with OVERLOADED."""
 
     def __init__(
         self,
         max_in_flight: int,
-        limit: LagLimit,
         max_retry_after_s: int = 30,
         rand: Callable[[int, int], int] = random.randint,
     ):
         self.max_in_flight = max_in_flight
-        self.limit = limit
         self.in_flight = 0
         # Requests seen arriving (shedding.py) whose handler has not called admit() yet: aiohttp
         # starts a handler a loop turn or two after the bytes came, and every request read in
@@ -100,8 +52,7 @@ class Admission:
 
     def full(self) -> bool:
         """A request arriving now would be shed (shedding.py asks before aiohttp parses it)."""
-        taken = self.in_flight + self.arriving
-        return taken >= self.max_in_flight or taken >= self.limit.limit
+        return self.in_flight + self.arriving >= self.max_in_flight
 
     def arrive(self) -> None:
         """A request was seen arriving: hold it a place until its admit()."""
@@ -152,8 +103,9 @@ class Ticket:
 
 
 class LoopLag:
-    """How late the event loop runs a timer: every ``interval_s`` a timer due then measures it,
-    and feeds the admission's limit. One cheap timer per worker, whatever the traffic."""
+    """How late the event loop runs a timer (a metric: requests wait that long before the
+    loop reads them): every ``interval_s`` a timer due then measures it. One cheap timer per
+    worker, whatever the traffic."""
 
     def __init__(self, admission: Admission, interval_s: float = 0.01):
         self._admission = admission
@@ -174,9 +126,6 @@ class LoopLag:
 
     def _tick(self) -> None:
         now = self._loop.time()
-        lag = max(0.0, now - self._due)
-        admission = self._admission
-        admission.loop_lag = lag
-        admission.limit.tick(now, lag, admission.in_flight)
+        self._admission.loop_lag = max(0.0, now - self._due)
         self._due = now + self._interval
         self._handle = self._loop.call_at(self._due, self._tick)

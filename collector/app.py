@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.admission import Admission, LagLimit, LoopLag
+from collector.admission import Admission, LoopLag
 from collector.auth import WriteKeys
 from collector.cors import CorsPolicy, cors_middleware
 from collector.errors import error_middleware
@@ -105,14 +105,7 @@ def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] 
 
 
 def _admission(s: CollectorSettings) -> Admission:
-    limit = LagLimit(
-        s.initial_concurrency,
-        s.min_concurrency,
-        s.max_in_flight,
-        s.shed_loop_lag_ms / 1000,
-        s.shed_interval_ms / 1000,
-    )
-    return Admission(s.max_in_flight, limit, s.max_retry_after_s)
+    return Admission(s.max_in_flight, s.max_retry_after_s)
 
 
 def _limiter(s: CollectorSettings) -> RateLimiter:
@@ -134,7 +127,7 @@ async def _publish_gauges(c: Collector) -> None:
         c.admission.new_period()
         c.metrics.flush()
         c.metrics.in_flight.set(c.admission.in_flight)
-        c.metrics.concurrency_limit.set(c.admission.limit.limit)
+        c.metrics.concurrency_limit.set(c.admission.max_in_flight)
         c.metrics.loop_lag.set(c.admission.loop_lag)
         c.metrics.producer_pending_bytes.set(c.sink.pending_bytes())
         c.metrics.sink_healthy.set(1 if c.sink.is_healthy() else 0)

@@ -247,7 +247,7 @@ def test_overload_is_shed_fast_with_503_before_reading_the_body(
 ):
     sink = MemorySink()
     sink.delay_s = 0.5
-    served = serve(make_settings(max_in_flight=2, initial_concurrency=2, min_concurrency=1), sink)
+    served = serve(make_settings(max_in_flight=2), sink)
     batch = {"events": [make_event()]}
 
     async def burst():

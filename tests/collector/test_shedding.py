@@ -12,7 +12,7 @@ import asyncio
 import orjson
 import pytest
 
-from collector.admission import Admission, LagLimit
+from collector.admission import Admission
 from collector.cors import CorsPolicy
 from collector.errors import CollectorError
 from collector.metrics import Metrics
@@ -29,8 +29,6 @@ def served(serve, make_settings):
     sink.delay_s = SLOW_S
     settings = make_settings(
         max_in_flight=1,
-        initial_concurrency=1,
-        min_concurrency=1,
         cors_origins=("https://shop.example.com",),
     )
     return serve(settings, sink)
@@ -211,7 +209,7 @@ def test_a_request_left_to_aiohttp_while_full_holds_its_own_arriving_place():
     """Admission full, but aiohttp has not answered the connection's earlier request: this one
     goes to aiohttp, whose admit() sheds it. Until then it counts as arriving, so that admit()
     gives back its own place and not that of another request on its way."""
-    admission = Admission(1, LagLimit(1, 1, 1, 0.005, 0.1))
+    admission = Admission(1)
     shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), max_body_bytes=1 << 20)
     admission.admit()  # the only place: full
     request = _post(b"{}")
