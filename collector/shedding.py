@@ -29,7 +29,7 @@ request counters (once a second, see Metrics.refused_early).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -40,11 +40,12 @@ from collector.errors import Cause, CollectorError, error_response
 from collector.metrics import Metrics
 from collector.routes import BATCH_PATH, EVENT_PATH
 
+# The routes shed here, and the status of their shed answer (an API whose clients expect
+# 429 for "slow down" registers its routes with 429).
+SHED_ROUTES: Mapping[str, int] = {BATCH_PATH: 503, EVENT_PATH: 503}
+_REASONS = {503: "Service Unavailable", 429: "Too Many Requests"}
 _POST = b"POST "
-# The request target as it starts a request line (path, then a space or a query): the route.
-_ROUTES = {f"{path}{end}".encode(): path for path in (BATCH_PATH, EVENT_PATH) for end in " ?"}
-(_TARGET_LEN,) = {len(target) for target in _ROUTES}  # one length: one slice finds the route
-_TARGET = slice(len(_POST), len(_POST) + _TARGET_LEN)
+_MAX_TARGET = 256  # longer request targets are no route of ours
 _HEAD_END = b"\r\n\r\n"
 _LENGTH = b"\r\ncontent-length:"
 _CHUNKED = b"\r\ntransfer-encoding:"
@@ -55,27 +56,37 @@ class Shedder:
     """Answers the requests to shed here, and counts those it lets through as arriving."""
 
     def __init__(
-        self, admission: Admission, metrics: Metrics, cors: CorsPolicy, max_body_bytes: int
+        self,
+        admission: Admission,
+        metrics: Metrics,
+        cors: CorsPolicy,
+        max_body_bytes: int,
+        routes: Mapping[str, int] = SHED_ROUTES,
     ):
         self._admission, self._metrics, self._cors = admission, metrics, cors
         self._max_body = max_body_bytes  # a longer body is not skipped: the connection closes
+        self._routes = {path.encode(): (path, status) for path, status in routes.items()}
         shed = error_response(CollectorError(Cause.OVERLOADED, OVERLOADED_MESSAGE))
         assert shed.body is not None and isinstance(shed.body, bytes)
-        self._head = (
-            f"HTTP/1.1 {shed.status} {shed.reason}\r\n"
-            f"Content-Type: {shed.content_type}\r\n"
-            f"Content-Length: {len(shed.body)}\r\n"
-        ).encode()
+        self._heads = {  # the request path's answer, under each status
+            status: (
+                f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+                f"Content-Type: {shed.content_type}\r\n"
+                f"Content-Length: {len(shed.body)}\r\n"
+            ).encode()
+            for status in set(routes.values())
+        }
         self._body = shed.body
-        # (origin, close, Retry-After) -> answer
-        self._answers: dict[tuple[bytes, bool, int], bytes] = {}
+        # (status, origin, close, Retry-After) -> answer
+        self._answers: dict[tuple[int, bytes, bool, int], bytes] = {}
 
-    def sheds(self, data: bytes, may_answer: bool) -> str | None:
-        """The route of the request ``data`` starts, if it is one to shed here now (only when
-        ``may_answer``: aiohttp has answered all before it). An ingestion request let through
-        is counted as arriving, even one that aiohttp will shed: it holds its own place in the
-        admission until its handler runs, and ``admit()`` gives that place back."""
-        route = _ROUTES.get(data[_TARGET]) if data.startswith(_POST) else None
+    def sheds(self, data: bytes, may_answer: bool) -> tuple[str, int] | None:
+        """The route and shed status of the request ``data`` starts, if it is one to shed here
+        now (only when ``may_answer``: aiohttp has answered all before it). An ingestion
+        request let through is counted as arriving, even one that aiohttp will shed: it holds
+        its own place in the admission until its handler runs, and ``admit()`` gives that
+        place back."""
+        route = self._routes.get(_path(data)) if data.startswith(_POST) else None
         if route is None:
             return None
         if may_answer and self._admission.full():
@@ -84,23 +95,25 @@ class Shedder:
         return None
 
     def answer(
-        self, route: str, data: bytes, head: bytes, length: int | None
+        self, route: tuple[str, int], data: bytes, head: bytes, length: int | None
     ) -> tuple[bytes, bool]:
-        """The 503 of a shed request, and whether its connection must close after it."""
+        """The answer to a shed request, and whether its connection must close after it."""
         close = (
             length is None
             or length > self._max_body
             or not head[: head.find(b"\r\n")].endswith(b" http/1.1")
             or any(marker in head for marker in _CLOSE_IF)
         )
-        self._metrics.refused_early(route, 503, Cause.OVERLOADED.value)
+        path, status = route
+        self._metrics.refused_early(path, status, Cause.OVERLOADED.value)
         retry = self._admission.refused().retry_after_s
-        return self._answer(_origin(data, head), close, retry), close
+        return self._answer(status, _origin(data, head), close, retry), close
 
-    def _answer(self, origin: bytes, close: bool, retry: int) -> bytes:
-        answer = self._answers.get((origin, close, retry))
+    def _answer(self, status: int, origin: bytes, close: bool, retry: int) -> bytes:
+        key = (status, origin, close, retry)
+        answer = self._answers.get(key)
         if answer is None:
-            head = self._head + b"Retry-After: %d\r\n" % retry
+            head = self._heads[status] + b"Retry-After: %d\r\n" % retry
             allowed = self._cors.allow_origin(origin.decode("latin-1"), None) if origin else None
             if allowed is not None:  # as cors.py answers a shed request: before its key is known
                 head += (
@@ -111,7 +124,7 @@ class Shedder:
                 head += b"Connection: close\r\n"
             answer = head + b"\r\n" + self._body
             if len(self._answers) < 1024:  # origins seen: a few, unless someone varies them
-                self._answers[(origin, close, retry)] = answer
+                self._answers[key] = answer
         return answer
 
 
@@ -210,6 +223,12 @@ def waits_for_request(handler: RequestHandler) -> bool:
 def answered_all(handler: RequestHandler) -> bool:
     """aiohttp has written its answer to every request it was given on this connection."""
     return not handler._request_in_progress and not handler._messages
+
+
+def _path(data: bytes) -> bytes:
+    """The path of the request line ``data`` starts with (after ``POST ``, before the query)."""
+    end = data.find(b" ", len(_POST), len(_POST) + _MAX_TARGET)
+    return data[len(_POST) : end].partition(b"?")[0] if end > 0 else b""
 
 
 def _body_length(head: bytes) -> int | None:

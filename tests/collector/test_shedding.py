@@ -213,7 +213,7 @@ def test_a_request_left_to_aiohttp_while_full_holds_its_own_arriving_place():
     shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), max_body_bytes=1 << 20)
     admission.admit()  # the only place: full
     request = _post(b"{}")
-    assert shedder.sheds(request, may_answer=True) == BATCH_PATH
+    assert shedder.sheds(request, may_answer=True) == (BATCH_PATH, 503)
     assert admission.arriving == 0  # answered here: it never arrives
     assert shedder.sheds(request, may_answer=False) is None
     assert admission.arriving == 1
@@ -280,3 +280,21 @@ def test_the_aiohttp_seam(runner):
     assert running == (False, False)
     assert queued == (False, False)
     assert answered == (True, True)
+
+
+def test_routes_are_shed_with_their_own_status():
+    """Reusable by route: an API whose clients expect 429 registers its routes with 429."""
+    admission = Admission(1)
+    routes = {BATCH_PATH: 503, "/segment/v1/batch": 429}
+    shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), 1 << 20, routes)
+    admission.admit()  # full
+    segment = _post(b"{}", path="/segment/v1/batch?x=1")
+    route = shedder.sheds(segment, may_answer=True)
+    assert route == ("/segment/v1/batch", 429)
+    head = segment.split(b"\r\n\r\n")[0].lower()
+    answer, close = shedder.answer(route, segment, head, 2)
+    assert answer.startswith(b"HTTP/1.1 429 Too Many Requests\r\n") and not close
+    assert b"\r\nRetry-After: " in answer
+    assert shedder.sheds(_post(b"{}", path="/v1/batch?write_key=dev"), True) == (BATCH_PATH, 503)
+    assert shedder.sheds(_post(b"{}", path="/v1/batchx"), True) is None
+    assert shedder.sheds(_post(b"{}", path="/segment/v1/track"), True) is None
