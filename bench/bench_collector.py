@@ -14,9 +14,20 @@ scheduled send time (no coordinated omission): a request that waited for a free 
 waited. Phases:
 
 0. warm-up (not counted): WARM_EPS for --warm-s seconds;
-1. capacity: offered rates stepped up until goodput stops following (less than 95 % of the
-   offered rate, or p99 over 200 ms, two steps in a row); max = the best goodput;
-2. 70 % of max; 3. 3x max.
+1. capacity (with a cap far above need): offered rates stepped up until goodput stops
+   following (less than 95 % of the offered rate, or p99 over 200 ms, two steps in a row);
+   max = the best goodput of a step that passed;
+2. the overload section (issue 20), on a collector started for it, so its first phase is a
+   cold start: 30 % of max, 70 %, 80 %, 3x, then 10x for --surge-s and 50 % for --after-s.
+   It prints issue 20's table with each goal marked met or MISSED, and writes the figures to
+   bench/results/overload-<time>.json. ``--before DIR`` runs the same phases first on the
+   collector of another checkout (``git archive <commit> | tar -x -C DIR``), ``--variant
+   label:name=value`` on this one with other settings: before and after in the same run.
+   ``--pin`` gives the collector core 1 and this process and the broker core 0 (restored
+   after); ``--profile`` samples the collector with py-spy at 3x and sums where its time went.
+
+    flock /tmp/surge-stack.lock python bench/bench_collector.py --pin --workers 1 \
+        --before /tmp/surge-before --variant cap-24:max_in_flight=24 --profile
 
 After the capacity phase, the CPU per event at max, summed over the collector, the broker and
 the load generator, gives the most the machine could take with all its cores busy
