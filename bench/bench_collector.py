@@ -596,32 +596,45 @@ def _profile(args: argparse.Namespace, procs, name: str) -> subprocess.Popen | N
     )
 
 
-# Where a worker's time goes, by the file of a frame on the stack (inclusive: a sample counts
-# for every part it passes through).
-PARTS = {
-    "shed before aiohttp (shedding.py)": "shedding.py",
-    "aiohttp's HTTP handling (web_protocol.py)": "web_protocol.py",
-    "request path (ingest.py)": "ingest.py",
-    "metrics (metrics.py, prometheus_client)": "metrics.py",
-    "logging": "logging/",
-    "Kafka producer (producer/kafka/confluent sink)": "_sink.py",
-    "event loop lag timer (admission.py)": "admission.py",
-}
+# Where a worker's time goes: each sample goes to the part of its innermost frame that names
+# one (so a middleware's sample is the middleware's own time, not its handler's).
+PARTS = (
+    ("metrics (prometheus_client, metrics.py)", ("prometheus_client/", "collector/metrics.py")),
+    ("logging", ("logging/",)),
+    ("shed before aiohttp (shedding.py)", ("collector/shedding.py",)),
+    ("Kafka producer (sinks, librdkafka calls)", ("_sink.py", "confluent_kafka")),
+    (
+        "request work (parse, validate, enrich, records)",
+        ("collector/parse.py", "validator", "collector/enrich.py", "collector/records.py",
+         "schemas/", "collector/ingest.py", "collector/body.py", "collector/ratelimit.py"),
+    ),
+    ("middlewares and routes", ("collector/cors.py", "collector/errors.py", "collector/routes.py")),
+    ("aiohttp HTTP (parser, request, response)", ("aiohttp/",)),
+    ("event loop and socket I/O (uvloop, below Python)", ("collector/worker.py", "asyncio/")),
+)  # fmt: skip
 
 
-def profile_summary(path: Path, top: int = 12) -> dict:
+def profile_summary(path: Path, top: int = 10) -> dict:
     """Shares of the samples of a py-spy ``raw`` profile: by part (PARTS) and by leaf frame."""
-    parts = dict.fromkeys(PARTS, 0)
+    parts = dict.fromkeys([name for name, _ in PARTS] + ["other"], 0)
     leaves: dict[str, int] = {}
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
         total += n
-        for name, marker in PARTS.items():
-            parts[name] += n if marker in stack else 0
-        leaf = stack.rsplit(";", 1)[-1]
-        leaves[leaf] = leaves.get(leaf, 0) + n
+        frames = stack.split(";")
+        part = next(
+            (
+                name
+                for frame in reversed(frames)
+                for name, markers in PARTS
+                if any(marker in frame for marker in markers)
+            ),
+            "other",
+        )
+        parts[part] += n
+        leaves[frames[-1]] = leaves.get(frames[-1], 0) + n
     share = lambda n: round(100 * n / max(1, total), 1)  # noqa: E731
     ranked = sorted(leaves.items(), key=lambda kv: -kv[1])[:top]
     return {
