@@ -7,8 +7,9 @@ one worker process per answer, closed loop (each connection sends its next reque
 answer is in), with the benchmark's batches of 20 events:
 
 - shed: a collector whose admission admits one request at a time, so nearly every answer is
-  a shed 503: since collector/shedding.py, the prebuilt one written before aiohttp parses the
-  request (~100 us per answer when it went through aiohttp's request handling);
+  a shed 503: the prebuilt one written before aiohttp parses the request (shedding.py);
+- shed in aiohttp: the same with ``shed_before_http`` off: the 503 of the request path,
+  through aiohttp's parser, request, middlewares and response (public API only);
 - unauthorized: an unknown write key, the 401 refused before the body is read;
 - healthz: GET /healthz, the least a request costs through aiohttp;
 - raw 503: a bare asyncio protocol on the same loop (uvloop when installed) that skips each
@@ -143,11 +144,11 @@ def main() -> int:
         return 0
     port = free_port()
     batches = build_requests(port)
-    one_at_a_time = {
-        f"SURGE_COLLECTOR_{name}": "1"
-        for name in ("MAX_IN_FLIGHT", "INITIAL_CONCURRENCY", "MIN_CONCURRENCY")
-    }
+    one_at_a_time = {"SURGE_COLLECTOR_MAX_IN_FLIGHT": "1"}
     run_collector("shed", port, batches, args, **one_at_a_time)
+    # The same through aiohttp's request handling, as with public API only (issue 18 item 6).
+    off = {"SURGE_COLLECTOR_SHED_BEFORE_HTTP": "false"}
+    run_collector("shed in aiohttp", port, batches, args, **one_at_a_time, **off)
     unknown = [b.replace(b"X-Write-Key: dev", b"X-Write-Key: none") for b in batches]
     run_collector("unauthorized", port, unknown, args)
     health = [b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"]

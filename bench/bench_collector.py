@@ -14,9 +14,20 @@ scheduled send time (no coordinated omission): a request that waited for a free 
 waited. Phases:
 
 0. warm-up (not counted): WARM_EPS for --warm-s seconds;
-1. capacity: offered rates stepped up until goodput stops following (less than 95 % of the
-   offered rate, or p99 over 200 ms, two steps in a row); max = the best goodput;
-2. 70 % of max; 3. 3x max.
+1. capacity (with a cap far above need): offered rates stepped up until goodput stops
+   following (less than 95 % of the offered rate, or p99 over 200 ms, two steps in a row);
+   max = the best goodput of a step that passed;
+2. the overload section (issue 20), on a collector started for it, so its first phase is a
+   cold start: 30 % of max, 70 %, 80 %, 3x, then 10x for --surge-s and 50 % for --after-s.
+   It prints issue 20's table with each goal marked met or MISSED, and writes the figures to
+   bench/results/overload-<time>.json. ``--before DIR`` runs the same phases first on the
+   collector of another checkout (``git archive <commit> | tar -x -C DIR``), ``--variant
+   label:name=value`` on this one with other settings: before and after in the same run.
+   ``--pin`` gives the collector core 1 and this process and the broker core 0 (restored
+   after); ``--profile`` samples the collector with py-spy at 3x and sums where its time went.
+
+    flock /tmp/surge-stack.lock python bench/bench_collector.py --pin --workers 1 \
+        --before /tmp/surge-before --variant cap-24:max_in_flight=24 --profile
 
 After the capacity phase, the CPU per event at max, summed over the collector, the broker and
 the load generator, gives the most the machine could take with all its cores busy
@@ -83,6 +94,7 @@ EVENTS_PER_REQUEST = 20
 WARM_EPS = 10_000  # events/s of the warm-up
 MAX_CONNECTIONS = 1024
 DISTINCT_BODIES = 500
+SHED = (503, 429)  # the statuses of a shed answer (429: the Segment API's)
 
 
 def _bodies() -> list[bytes]:
@@ -149,6 +161,12 @@ class Conn(asyncio.Protocol):
             if len(buffer) < end + 4 + length:
                 break
             status = int(buffer[9:12])
+            if status in SHED:
+                start = buffer.find(b"\r\nRetry-After: ", 0, end)
+                retry = (
+                    int(buffer[start + 15 : buffer.find(b"\r\n", start + 15)]) if start >= 0 else 0
+                )
+                self.pool.stats.retry_after[retry] = self.pool.stats.retry_after.get(retry, 0) + 1
             close = buffer.find(b"onnection: close", 0, end) >= 0  # [Cc]onnection
             # A shed answer written before aiohttp (collector/shedding.py) has no Server header.
             early = status == 503 and buffer.find(b"\r\nServer:", 0, end) < 0
@@ -179,6 +197,12 @@ class Stats:
     shed_first: list[float] = field(default_factory=list)
     shed_early: int = 0  # 503s answered before aiohttp parsed the request
     errors: int = 0
+    dropped: int = 0  # connections lost with a request on them: requests never answered
+    # Per second of the phase (by answer time): [2xx, shed, 2xx latencies]; for cold start
+    # (sheds in the first seconds) and recovery (when latency is back after a surge).
+    seconds: dict[int, list] = field(default_factory=dict)
+    started: float = 0.0
+    retry_after: dict[int, int] = field(default_factory=dict)  # value -> shed answers
 
 
 class Pool:
@@ -222,9 +246,15 @@ class Pool:
         latency = now - conn.scheduled
         s = self.stats
         s.statuses[status] = s.statuses.get(status, 0) + 1
+        second = s.seconds.get(int(now - s.started))
+        if second is None:
+            second = s.seconds[int(now - s.started)] = [0, 0, []]
         if 200 <= status < 300:
             s.ok_latency.append(latency)
-        elif status == 503:
+            second[0] += 1
+            second[2].append(latency)
+        elif status in SHED:
+            second[1] += 1
             s.shed_latency.append(latency)
             s.shed_after_send.append(now - conn.sent)
             if conn.requests == 1:
@@ -242,11 +272,14 @@ class Pool:
             self.idle.remove(conn)
         if conn.busy:
             self.stats.errors += 1
+            self.stats.dropped += 1
             conn.busy = False
         self.kick()
 
 
-async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) -> dict:
+async def run_phase(
+    pool: Pool, requests_per_s: float, seconds: float, procs, drain_s: float = 1.5
+) -> dict:
     meter = CpuMeter(
         {"collector": procs, "kafka": stack_jvms(KAFKA), "loadgen": [psutil.Process()]}
     )
@@ -254,11 +287,11 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
     pool.stats = Stats()
     pool.backlog.clear()
     loop = asyncio.get_running_loop()
-    start = loop.time()
+    start = pool.stats.started = loop.time()
     interval = 1.0 / requests_per_s
     lags: list[float] = []  # how late this loop's 1-ms sleeps wake: its own share of latency
     sent = 0
-    peak_rss = 0
+    peak_rss = peak_fds = 0
     next_rss = start
     while (now := loop.time()) < start + seconds:
         due = int((now - start) / interval) + 1
@@ -267,13 +300,14 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
             sent += 1
         if now >= next_rss:
             peak_rss = max(peak_rss, _rss(procs))
+            peak_fds = max(peak_fds, _fds(procs))
             next_rss = now + 0.5
         asleep = loop.time()
         await asyncio.sleep(0.001)
         lags.append(loop.time() - asleep - 0.001)
-    await asyncio.sleep(1.5)  # let the answers of the last requests come in
+    await asyncio.sleep(drain_s)  # let the answers of the last requests come in
     spent = meter.spent()
-    cores = {k: round(v / (seconds + 1.5), 2) for k, v in spent.items()}
+    cores = {k: round(v / (seconds + drain_s), 2) for k, v in spent.items()}
     s = pool.stats
     ok = sum(c for st, c in s.statuses.items() if 200 <= st < 300)
     answered = sum(s.statuses.values())
@@ -289,6 +323,7 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
         "statuses": dict(sorted(s.statuses.items())),
         "unanswered": sent - sum(s.statuses.values()),
         "errors": s.errors,
+        "dropped": s.dropped,
         "ok_ms": _percentiles(s.ok_latency),
         "shed_ms": _percentiles(s.shed_latency),
         "shed_after_send_ms": _percentiles(s.shed_after_send),
@@ -296,6 +331,17 @@ async def run_phase(pool: Pool, requests_per_s: float, seconds: float, procs) ->
         "shed_early": s.shed_early,
         "loadgen_lag_ms": _percentiles(lags),
         "peak_rss_mb": round(peak_rss / 2**20),
+        "peak_fds": peak_fds,
+        "retry_after": dict(sorted(s.retry_after.items())),
+        "per_second": [
+            {
+                "second": k,
+                "ok": v[0],
+                "shed": v[1],
+                "ok_p99_ms": _percentiles(v[2]).get("p99"),
+            }
+            for k, v in sorted(s.seconds.items())
+        ],
         "connections": len(pool.conns),
         "cores": cores,
     }
@@ -321,6 +367,14 @@ def _rss(procs: list[psutil.Process]) -> int:
     return total
 
 
+def _fds(procs: list[psutil.Process]) -> int:
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            total += proc.num_fds()
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -336,14 +390,48 @@ def bootstrap_servers() -> str:
     return bootstrap(StackSettings())
 
 
-def _start_collector(port: int, workers: int) -> subprocess.Popen:
-    env = os.environ | {
-        "SURGE_COLLECTOR_PORT": str(port),
-        "SURGE_COLLECTOR_WORKERS": str(workers),
-        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": bootstrap_servers(),
-        "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "collector"], cwd=REPO, env=env)
+def _start_collector(
+    port: int, workers: int, src: Path = REPO, cpus: str = "", **settings: str
+) -> subprocess.Popen:
+    """``src``: the tree whose collector runs (another checkout, for a before/after in one run);
+    ``cpus``: the cores it may use (taskset), empty for any."""
+    env = (
+        os.environ
+        | {
+            "SURGE_COLLECTOR_PORT": str(port),
+            "SURGE_COLLECTOR_WORKERS": str(workers),
+            "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": bootstrap_servers(),
+            "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(src),
+        }
+        | {f"SURGE_COLLECTOR_{name.upper()}": value for name, value in settings.items()}
+    )
+    pin = ["taskset", "-c", cpus] if cpus else []
+    return subprocess.Popen([*pin, sys.executable, "-m", "collector"], cwd=src, env=env)
+
+
+@contextlib.contextmanager
+def _pinned(pin: bool):
+    """With ``pin``: this process and the broker's threads on core 0 (restored after), so the
+    collector has core 1 to itself (issue 20's measurement)."""
+    if not pin:
+        yield ""
+        return
+    saved = {}
+    for proc in stack_jvms(KAFKA):
+        with contextlib.suppress(psutil.Error, OSError):
+            for thread in proc.threads():
+                saved[thread.id] = os.sched_getaffinity(thread.id)
+                os.sched_setaffinity(thread.id, {0})
+    own = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {0})
+    try:
+        yield "1"
+    finally:
+        os.sched_setaffinity(0, own)
+        for tid, cpus in saved.items():
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(tid, cpus)
 
 
 async def wait_ready(port: int) -> None:
@@ -377,9 +465,13 @@ def _line(name: str, r: dict) -> str:
     )
 
 
-async def main(args: argparse.Namespace) -> None:
+async def capacity(args: argparse.Namespace, cpus: str) -> float:
+    """Phase 1: offered rates stepped up until goodput stops following; the best goodput."""
     port = free_port()
-    proc = _start_collector(port, args.workers)
+    # A cap far above need: the capacity is what the worker can do, not what its limit lets
+    # in (the first version's adaptive limit shed from 30 % of it).
+    unlimited = {"max_in_flight": "512"}
+    proc = _start_collector(port, args.workers, cpus=cpus, **unlimited)
     try:
         await wait_ready(port)
         procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
@@ -390,34 +482,224 @@ async def main(args: argparse.Namespace) -> None:
         # collector acked 36,855 in its 3x phase.
         warm = await run_phase(pool, WARM_EPS / EVENTS_PER_REQUEST, args.warm_s, procs)
         print(_line("warm-up", warm), flush=True)
-
-        best, at_best = 0.0, None
-        if args.max_eps:
-            best = args.max_eps
-        else:
-            failed = 0
-            for eps in args.steps:
-                r = await run_phase(pool, eps / EVENTS_PER_REQUEST, args.step_s, procs)
-                print(_line("capacity", r), flush=True)
-                if r["acked_eps"] > best:
-                    best, at_best = r["acked_eps"], r
-                # Two failing steps in a row end it: on a shared machine one step can fall in
-                # another job's burst.
-                if r["acked_eps"] < 0.95 * eps or r["ok_ms"].get("p99", 1e9) > 200:
-                    failed += 1
-                    if failed == 2:
-                        break
-                else:
-                    failed = 0
+        best, at_best, failed = 0.0, None, 0
+        for eps in args.steps:
+            r = await run_phase(pool, eps / EVENTS_PER_REQUEST, args.step_s, procs)
+            print(_line("capacity", r), flush=True)
+            # A step passes when goodput follows the offer at a bounded latency: acked from
+            # a growing queue (answered in the drain, seconds late) is not capacity.
+            passed = r["acked_eps"] >= 0.95 * eps and r["ok_ms"].get("p99", 1e9) <= 200
+            if passed and r["acked_eps"] > best:
+                best, at_best = r["acked_eps"], r
+            # Two failing steps in a row end it: on a shared machine one step can fall in
+            # another job's burst.
+            failed = 0 if passed else failed + 1
+            if failed == 2:
+                break
         print(f"max sustained: {best:,.0f} events/s acknowledged", flush=True)
         if at_best:  # what the whole run would reach with every core its own
             print(f"at max: {describe(at_best['cpu_us_per_event'])}", flush=True)
-        for name, factor in (("70% of max", 0.7), ("3x max", 3.0)):
-            r = await run_phase(pool, best * factor / EVENTS_PER_REQUEST, args.phase_s, procs)
-            print(_line(name, r), flush=True)
+        return best
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+# The overload section: issue 20's phases, on a collector just started (no warm-up: the first
+# phase is the cold start), as fractions of the max.
+PHASES = (("30% cold", 0.3), ("70%", 0.7), ("80%", 0.8), ("3x", 3.0))
+
+
+async def overload(
+    args: argparse.Namespace, max_eps: float, src: Path, cpus: str, label: str, settings: dict
+) -> dict:
+    """Issue 20's table for the collector of ``src``: each phase of PHASES, then 10x max for
+    ``--surge-s`` and 50 % for ``--after-s``, on one collector started for it."""
+    port = free_port()
+    proc = _start_collector(port, args.workers, src, cpus, **settings)
+    out: dict = {}
+    try:
+        await wait_ready(port)
+        procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        pool = Pool(port, build_requests(port, args.gzip))
+        for name, factor in PHASES:
+            spy = _profile(args, procs, f"{label}-{name}") if factor > 1 else None
+            out[name] = await run_phase(
+                pool, max_eps * factor / EVENTS_PER_REQUEST, args.phase_s, procs
+            )
+            if spy is not None:
+                spy.wait(timeout=30)
+                profile = Path(spy.args[spy.args.index("--output") + 1])
+                if profile.exists():
+                    out[name]["profile"] = profile_summary(profile)
+                    print(f"{label} {name} profile: {out[name]['profile']}", flush=True)
+            print(_line(f"{label} {name}", out[name]), flush=True)
+        surge = await run_phase(
+            pool, max_eps * 10 / EVENTS_PER_REQUEST, args.surge_s, procs, drain_s=0
+        )
+        print(_line(f"{label} 10x", surge), flush=True)
+        after = await run_phase(pool, max_eps * 0.5 / EVENTS_PER_REQUEST, args.after_s, procs)
+        print(_line(f"{label} then 50%", after), flush=True)
+        out["10x"], out["then 50%"] = surge, after
+        # Normal: the 70 % phase's p99 (and at least 25 ms, the goal's), no shed answer.
+        normal_ms = max(25.0, out["70%"]["ok_ms"].get("p99", 0.0))
+        late = [
+            sec["second"]
+            for sec in after["per_second"]
+            if sec["shed"] or (sec["ok_p99_ms"] or 1e9) > normal_ms
+        ]
+        after["recovered_s"] = (max(late) + 1) if late else 0
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+def _profile(args: argparse.Namespace, procs, name: str) -> subprocess.Popen | None:
+    """With ``--profile``: py-spy samples the collector's processes during a phase, into
+    collapsed stacks (bench/results/profile-<name>.txt, summed up by ``profile_summary``)."""
+    if not args.profile:
+        return None
+    out = REPO / "bench" / "results" / f"profile-{name.replace(' ', '_')}.txt"
+    out.parent.mkdir(exist_ok=True)
+    return subprocess.Popen(
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(procs[-1].pid),
+            "--duration",
+            str(int(args.phase_s)),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        env=os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+    )
+
+
+# Where a worker's time goes: each sample goes to the part of its innermost frame that names
+# one (so a middleware's sample is the middleware's own time, not its handler's).
+PARTS = (
+    ("metrics (prometheus_client, metrics.py)", ("prometheus_client/", "collector/metrics.py")),
+    ("logging", ("logging/",)),
+    ("shed before aiohttp (shedding.py)", ("collector/shedding.py",)),
+    ("Kafka producer (sinks, librdkafka calls)", ("_sink.py", "confluent_kafka")),
+    (
+        "request work (parse, validate, enrich, records)",
+        ("collector/parse.py", "validator", "collector/enrich.py", "collector/records.py",
+         "schemas/", "collector/ingest.py", "collector/body.py", "collector/ratelimit.py"),
+    ),
+    ("middlewares and routes", ("collector/cors.py", "collector/errors.py", "collector/routes.py")),
+    ("aiohttp HTTP (parser, request, response)", ("aiohttp/",)),
+    ("event loop and socket I/O (uvloop, below Python)", ("collector/worker.py", "asyncio/")),
+)  # fmt: skip
+
+
+def profile_summary(path: Path, top: int = 10) -> dict:
+    """Shares of the samples of a py-spy ``raw`` profile: by part (PARTS) and by leaf frame."""
+    parts = dict.fromkeys([name for name, _ in PARTS] + ["other"], 0)
+    leaves: dict[str, int] = {}
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        part = next(
+            (
+                name
+                for frame in reversed(frames)
+                for name, markers in PARTS
+                if any(marker in frame for marker in markers)
+            ),
+            "other",
+        )
+        parts[part] += n
+        leaves[frames[-1]] = leaves.get(frames[-1], 0) + n
+    share = lambda n: round(100 * n / max(1, total), 1)  # noqa: E731
+    ranked = sorted(leaves.items(), key=lambda kv: -kv[1])[:top]
+    return {
+        "samples": total,
+        "parts_pct": {k: share(v) for k, v in parts.items()},
+        "top_leaves_pct": {k: share(v) for k, v in ranked},
+    }
+
+
+def goals(r: dict, max_eps: float) -> list[tuple[str, str, bool]]:
+    """Issue 20's goals against one collector's phases: (goal, measured, met)."""
+    cold, p70, p80, x3 = r["30% cold"], r["70%"], r["80%"], r["3x"]
+    shed = lambda ph: sum(ph["statuses"].get(st, 0) for st in SHED)  # noqa: E731
+    first = sum(sec["shed"] for sec in cold["per_second"] if sec["second"] < 3)
+    p99_70 = p70["ok_ms"].get("p99", 1e9)
+    p99_3x = x3["ok_ms"].get("p99", 1e9)
+    shed_p99 = x3["shed_ms"].get("p99", 0.0)
+    return [
+        (
+            "no shed at 30 % from a cold start",
+            f"{shed(cold)} ({first} in the first 3 s)",
+            shed(cold) == 0,
+        ),
+        ("no shed at 70 %", f"{shed(p70)}", shed(p70) == 0),
+        ("no shed at 80 %", f"{shed(p80)}", shed(p80) == 0),
+        ("admitted p99 at 70 % <= 25 ms", f"{p99_70} ms", p99_70 <= 25),
+        (
+            "goodput at 3x >= 90 % of max",
+            f"{x3['acked_eps'] / max_eps:.0%}",
+            x3["acked_eps"] >= 0.9 * max_eps,
+        ),
+        ("admitted p99 at 3x <= 2x its 70 %", f"{p99_3x} ms vs {p99_70} ms", p99_3x <= 2 * p99_70),
+        ("shed p99 at 3x < 5 ms", f"{shed_p99} ms", shed_p99 < 5),
+        (
+            "recovers within 5 s after 10x",
+            f"{r['then 50%']['recovered_s']} s",
+            r["then 50%"]["recovered_s"] <= 5,
+        ),
+    ]
+
+
+def _table(name: str, r: dict) -> str:
+    rows = [
+        f"{name}:",
+        "| offered | acked | 2xx p50 / p99 | shed | shed p99 | RSS | FDs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for phase, ph in r.items():
+        shed = sum(ph["statuses"].get(st, 0) for st in SHED)
+        rows.append(
+            f"| {phase}: {ph['offered_eps']:,.0f} ev/s | {ph['acked_eps']:,.0f} | "
+            f"{ph['ok_ms'].get('p50')} / {ph['ok_ms'].get('p99')} ms | "
+            f"{shed} of {sum(ph['statuses'].values()) + ph['unanswered']} | "
+            f"{ph['shed_ms'].get('p99')} ms | {ph['peak_rss_mb']} MB | {ph['peak_fds']} |"
+        )
+    return "\n".join(rows)
+
+
+async def main(args: argparse.Namespace) -> None:
+    with _pinned(args.pin) as cpus:
+        max_eps = args.max_eps or await capacity(args, cpus)
+        results = {"max_eps": max_eps, "workers": args.workers, "pinned": args.pin}
+        runs = [(f"before:{src}", src, {}) for src in args.before]
+        runs += [(label, REPO, settings) for label, settings in args.variant]
+        for label, src, settings in [*runs, ("this tree", REPO, {})]:
+            r = await overload(args, max_eps, src, cpus, label.replace("/", "_"), settings)
+            met = goals(r, max_eps)
+            print(_table(label, r), flush=True)
+            for goal, measured, ok in met:
+                print(f"  {'met   ' if ok else 'MISSED'} {goal}: {measured}", flush=True)
+            results[label] = {"settings": settings, "phases": r, "goals": [list(g) for g in met]}
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"overload-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(
+        orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    )
+    print(f"figures: {path}", flush=True)
 
 
 async def sink_bench(args: argparse.Namespace) -> None:
@@ -523,6 +805,11 @@ def path_bench(args: argparse.Namespace) -> None:
         print(f"request path alone: {us:.1f} us CPU/event ({events:,} events)", flush=True)
 
 
+def _variant(text: str) -> tuple[str, dict[str, str]]:
+    label, _, settings = text.partition(":")
+    return label, dict(pair.split("=", 1) for pair in settings.split(",") if pair)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -536,6 +823,28 @@ if __name__ == "__main__":
         help="offered events/s of the capacity phase",
     )
     parser.add_argument("--max-eps", type=float, default=0, help="skip the capacity phase")
+    parser.add_argument(
+        "--variant",
+        type=_variant,
+        action="append",
+        default=[],
+        help="label:name=value,...: this tree's collector with these settings, also measured",
+    )
+    parser.add_argument("--profile", action="store_true", help="py-spy at 3x (see _profile)")
+    parser.add_argument("--surge-s", type=float, default=30.0, help="the 10x surge's length")
+    parser.add_argument("--after-s", type=float, default=10.0, help="50 %% after the surge")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the collector on core 1, this process and the broker on core 0",
+    )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        action="append",
+        default=[],
+        help="another checkout whose collector runs the same overload phases first",
+    )
     parser.add_argument("--gzip", action="store_true", help="gzip request bodies (pre-built)")
     parser.add_argument(
         "--sink",

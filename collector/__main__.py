@@ -4,6 +4,12 @@ Each worker binds the port with SO_REUSEPORT (the kernel spreads connections ove
 its own event loop. This process only supervises: it restarts a worker that dies, and on SIGTERM
 or SIGINT passes SIGTERM on and waits for the workers to finish their requests and flush. With
 one worker, it serves in this process. Configuration: collector/settings.py.
+
+Why not gunicorn's aiohttp worker: measured side by side (bench/bench_supervisor.py) it served
+the same, replaced a killed worker as fast and drained on SIGTERM as well, but it serves
+through aiohttp's own sites, so the shedder that answers before aiohttp (shedding.py, which
+the overload bench found decisive at three times the capacity) could only sit in front of it
+by overriding the worker's private ``_run``.
 """
 
 from __future__ import annotations

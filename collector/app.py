@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from collector.admission import AdaptiveLimit, Admission, LoopLag
+from collector.admission import Admission, LoopLag
 from collector.auth import WriteKeys
 from collector.cors import CorsPolicy, cors_middleware
 from collector.errors import error_middleware
@@ -108,8 +108,7 @@ def _collector(sink: Sink | None, validators: tuple[Validator, EnvelopeChecker] 
 
 
 def _admission(s: CollectorSettings) -> Admission:
-    limit = AdaptiveLimit(s.initial_concurrency, s.min_concurrency, s.max_in_flight)
-    return Admission(s.max_in_flight, limit)
+    return Admission(s.max_in_flight, s.max_retry_after_s)
 
 
 def _limiter(s: CollectorSettings) -> RateLimiter:
@@ -128,10 +127,10 @@ async def _drain(app: web.Application) -> None:
 async def _publish_gauges(c: Collector) -> None:
     # Gauges are set on a tick, not per request: in multiprocess mode each set is a file write.
     while True:
-        c.admission.forget_arrivals()
+        c.admission.new_period()
         c.metrics.flush()
         c.metrics.in_flight.set(c.admission.in_flight)
-        c.metrics.concurrency_limit.set(c.admission.limit.limit)
+        c.metrics.concurrency_limit.set(c.admission.max_in_flight)
         c.metrics.loop_lag.set(c.admission.loop_lag)
         c.metrics.producer_pending_bytes.set(c.sink.pending_bytes())
         c.metrics.sink_healthy.set(1 if c.sink.is_healthy() else 0)

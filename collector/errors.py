@@ -8,6 +8,7 @@ are also the ``cause`` label of the metrics.
 from __future__ import annotations
 
 import logging
+import random
 from enum import StrEnum
 
 import orjson
@@ -44,8 +45,10 @@ STATUS = {
     Cause.SHUTTING_DOWN: 503,
 }
 
-# Statuses a client should retry later; they always carry Retry-After.
-_RETRY_DEFAULT_S = {429: 1.0, 503: 1.0}
+# Statuses a client should retry later; they always carry Retry-After: when the cause gives
+# none, whole seconds drawn from this range, so that the clients refused together do not all
+# come back together (admission.py gives shed answers their own, growing with the overload).
+_RETRY_DEFAULT_S = {429: (1, 3), 503: (1, 3)}
 
 
 class CollectorError(Exception):
@@ -63,7 +66,9 @@ class CollectorError(Exception):
 def error_response(error: CollectorError) -> web.Response:
     status = error.status
     headers = {}
-    retry = error.retry_after_s or _RETRY_DEFAULT_S.get(status)
+    retry = error.retry_after_s
+    if retry is None and status in _RETRY_DEFAULT_S:
+        retry = random.randint(*_RETRY_DEFAULT_S[status])
     if retry is not None:
         headers["Retry-After"] = str(max(1, round(retry + 0.499)))  # whole seconds, rounded up
     body = orjson.dumps({"error": error.message, "code": error.cause.value})

@@ -82,7 +82,7 @@ async def ingest(
             query_key = request.query.get("write_key") if request.query_string else None
         else:
             header_key, query_key = dialect.key_hints(request)
-        with c.admission.admit() as ticket:
+        with c.admission.admit():
             hinted = first_key(header_key, query_key)
             c.keys.check_known(hinted)
             if hinted:
@@ -90,7 +90,6 @@ async def ingest(
             try:
                 async with asyncio.timeout(s.request_timeout_s):
                     raw = await _read_body(request, s, dialect)
-                    ticket.start_clock()
                     received_ms = time.time_ns() // 1_000_000
                     if dialect is None:
                         envelope = parse.envelope(raw, single, s.max_events_per_batch, c.envelopes)

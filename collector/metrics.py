@@ -93,7 +93,7 @@ class Metrics:
         )
         self.concurrency_limit = Gauge(
             f"{PREFIX}_concurrency_limit",
-            "Adaptive concurrency limit (sum over workers).",
+            "Concurrency limit (sum over workers).",
             registry=r,
             multiprocess_mode="livesum",
         )

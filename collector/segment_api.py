@@ -33,6 +33,8 @@ TELEMETRY_PATH = "m"  # analytics.js's own metrics: answered and discarded
 # RudderStack's SDK sends AnonymousId and SentAt headers; analytics.js X-Retry-Count.
 ALLOW_HEADERS = "Authorization, Content-Type, Content-Encoding, X-Retry-Count, AnonymousId, SentAt"
 SHED_STATUS = 429
+# The ingestion routes, for the shedder in front of HTTP (worker.py): shed with SHED_STATUS too.
+SHED_ROUTES = {f"{PREFIX}/{path}": SHED_STATUS for path in (*BATCH_PATHS, *segment.PATH_CALLS)}
 
 
 @dataclass(frozen=True, slots=True)

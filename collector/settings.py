@@ -149,19 +149,26 @@ class CollectorSettings(BaseSettings):
     )
 
     # --- overload protection (per worker)
-    max_in_flight: int = Field(512, gt=0, description="Hard cap of requests in progress.")
-    initial_concurrency: int = Field(64, gt=0, description="Start of the adaptive limit.")
-    min_concurrency: int = Field(
+    max_in_flight: int = Field(
         32,
         gt=0,
-        description="Floor of the adaptive limit: room for the bursts of a lightly loaded worker "
-        "(Kafka acknowledges in batches, so a low floor sheds requests well below capacity).",
+        description="Requests in progress per worker, above which new ones are shed: the "
+        "worker's capacity (requests/s) times its unloaded latency, with room for Kafka's "
+        "bursts; measured in bench/bench_collector.py's overload section.",
+    )
+    shed_before_http: bool = Field(
+        True,
+        description="Answer shed requests from their raw bytes, before aiohttp parses them "
+        "(shedding.py): a shed answer then costs a fraction of one through aiohttp.",
     )
     loop_lag_interval_ms: float = Field(
-        10.0,
-        gt=0,
-        description="How often the event loop's lag is measured; the adaptive limit counts it "
-        "as latency (requests wait that long before the loop reads them).",
+        10.0, gt=0, description="How often the event loop's lag is measured (a metric)."
+    )
+    max_retry_after_s: int = Field(
+        30,
+        ge=2,
+        description="Shed answers say Retry-After: a whole number of seconds drawn from 1 .. "
+        "the current overload (offered / admitted), at most this.",
     )
     events_per_s: float = Field(
         200_000, gt=0, description="Default rate limit of one write key, whole service."
@@ -208,6 +215,4 @@ class CollectorSettings(BaseSettings):
     def _coherent(self) -> CollectorSettings:
         if self.max_decompressed_bytes < self.max_body_bytes:
             raise ValueError("max_decompressed_bytes must be >= max_body_bytes")
-        if not self.min_concurrency <= self.initial_concurrency <= self.max_in_flight:
-            raise ValueError("need min_concurrency <= initial_concurrency <= max_in_flight")
         return self

@@ -29,6 +29,7 @@ request counters (once a second, see Metrics.refused_early).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -36,15 +37,15 @@ from aiohttp.web_protocol import RequestHandler
 from collector.admission import OVERLOADED_MESSAGE, Admission
 from collector.cors import CorsPolicy
 from collector.errors import Cause, CollectorError, error_response
-from collector.ingest import COLLECTOR
 from collector.metrics import Metrics
-from collector.routes import BATCH_PATH, CORS_POLICY, EVENT_PATH
+from collector.routes import BATCH_PATH, EVENT_PATH
 
+# The routes shed here, and the status of their shed answer (an API whose clients expect
+# 429 for "slow down" registers its routes with 429).
+SHED_ROUTES: Mapping[str, int] = {BATCH_PATH: 503, EVENT_PATH: 503}
+_REASONS = {503: "Service Unavailable", 429: "Too Many Requests"}
 _POST = b"POST "
-# The request target as it starts a request line (path, then a space or a query): the route.
-_ROUTES = {f"{path}{end}".encode(): path for path in (BATCH_PATH, EVENT_PATH) for end in " ?"}
-(_TARGET_LEN,) = {len(target) for target in _ROUTES}  # one length: one slice finds the route
-_TARGET = slice(len(_POST), len(_POST) + _TARGET_LEN)
+_MAX_TARGET = 256  # longer request targets are no route of ours
 _HEAD_END = b"\r\n\r\n"
 _LENGTH = b"\r\ncontent-length:"
 _CHUNKED = b"\r\ntransfer-encoding:"
@@ -55,27 +56,37 @@ class Shedder:
     """Answers the requests to shed here, and counts those it lets through as arriving."""
 
     def __init__(
-        self, admission: Admission, metrics: Metrics, cors: CorsPolicy, max_body_bytes: int
+        self,
+        admission: Admission,
+        metrics: Metrics,
+        cors: CorsPolicy,
+        max_body_bytes: int,
+        routes: Mapping[str, int] = SHED_ROUTES,
     ):
         self._admission, self._metrics, self._cors = admission, metrics, cors
         self._max_body = max_body_bytes  # a longer body is not skipped: the connection closes
+        self._routes = {path.encode(): (path, status) for path, status in routes.items()}
         shed = error_response(CollectorError(Cause.OVERLOADED, OVERLOADED_MESSAGE))
         assert shed.body is not None and isinstance(shed.body, bytes)
-        self._head = (
-            f"HTTP/1.1 {shed.status} {shed.reason}\r\n"
-            f"Content-Type: {shed.content_type}\r\n"
-            f"Content-Length: {len(shed.body)}\r\n"
-            f"Retry-After: {shed.headers['Retry-After']}\r\n"
-        ).encode()
+        self._heads = {  # the request path's answer, under each status
+            status: (
+                f"HTTP/1.1 {status} {_REASONS[status]}\r\n"
+                f"Content-Type: {shed.content_type}\r\n"
+                f"Content-Length: {len(shed.body)}\r\n"
+            ).encode()
+            for status in set(routes.values())
+        }
         self._body = shed.body
-        self._answers: dict[tuple[bytes, bool], bytes] = {}  # (origin, close) -> answer
+        # (status, origin, close, Retry-After) -> answer
+        self._answers: dict[tuple[int, bytes, bool, int], bytes] = {}
 
-    def sheds(self, data: bytes, may_answer: bool) -> str | None:
-        """The route of the request ``data`` starts, if it is one to shed here now (only when
-        ``may_answer``: aiohttp has answered all before it). An ingestion request let through
-        is counted as arriving, even one that aiohttp will shed: it holds its own place in the
-        admission until its handler runs, and ``admit()`` gives that place back."""
-        route = _ROUTES.get(data[_TARGET]) if data.startswith(_POST) else None
+    def sheds(self, data: bytes, may_answer: bool) -> tuple[str, int] | None:
+        """The route and shed status of the request ``data`` starts, if it is one to shed here
+        now (only when ``may_answer``: aiohttp has answered all before it). An ingestion
+        request let through is counted as arriving, even one that aiohttp will shed: it holds
+        its own place in the admission until its handler runs, and ``admit()`` gives that
+        place back."""
+        route = self._routes.get(_path(data)) if data.startswith(_POST) else None
         if route is None:
             return None
         if may_answer and self._admission.full():
@@ -84,22 +95,25 @@ class Shedder:
         return None
 
     def answer(
-        self, route: str, data: bytes, head: bytes, length: int | None
+        self, route: tuple[str, int], data: bytes, head: bytes, length: int | None
     ) -> tuple[bytes, bool]:
-        """The 503 of a shed request, and whether its connection must close after it."""
+        """The answer to a shed request, and whether its connection must close after it."""
         close = (
             length is None
             or length > self._max_body
             or not head[: head.find(b"\r\n")].endswith(b" http/1.1")
             or any(marker in head for marker in _CLOSE_IF)
         )
-        self._metrics.refused_early(route, 503, Cause.OVERLOADED.value)
-        return self._answer(_origin(data, head), close), close
+        path, status = route
+        self._metrics.refused_early(path, status, Cause.OVERLOADED.value)
+        retry = self._admission.refused().retry_after_s
+        return self._answer(status, _origin(data, head), close, retry), close
 
-    def _answer(self, origin: bytes, close: bool) -> bytes:
-        answer = self._answers.get((origin, close))
+    def _answer(self, status: int, origin: bytes, close: bool, retry: int) -> bytes:
+        key = (status, origin, close, retry)
+        answer = self._answers.get(key)
         if answer is None:
-            head = self._head
+            head = self._heads[status] + b"Retry-After: %d\r\n" % retry
             allowed = self._cors.allow_origin(origin.decode("latin-1"), None) if origin else None
             if allowed is not None:  # as cors.py answers a shed request: before its key is known
                 head += (
@@ -109,8 +123,8 @@ class Shedder:
             if close:
                 head += b"Connection: close\r\n"
             answer = head + b"\r\n" + self._body
-            if len(self._answers) < 256:  # origins seen: a few, unless someone varies them
-                self._answers[(origin, close)] = answer
+            if len(self._answers) < 1024:  # origins seen: a few, unless someone varies them
+                self._answers[key] = answer
         return answer
 
 
@@ -147,7 +161,7 @@ class ShedFirst(asyncio.Protocol):
                     handler.data_received(data[:n])
                 data = data[n:]
                 continue
-            if not (self._at_boundary or _waits_for_request(handler)):
+            if not (self._at_boundary or waits_for_request(handler)):
                 handler.data_received(data)
                 return
             self._at_boundary = True  # found again, if it was lost
@@ -159,7 +173,7 @@ class ShedFirst(asyncio.Protocol):
             head = data[:end].lower()
             length = _body_length(head)
             size = None if length is None else end + len(_HEAD_END) + length
-            route = self._shedder.sheds(data, _answered_all(handler))
+            route = self._shedder.sheds(data, answered_all(handler))
             if route is not None:
                 answer, close = self._shedder.answer(route, data, head, length)
                 assert self._transport is not None
@@ -188,50 +202,33 @@ class ShedFirst(asyncio.Protocol):
         self._handler.resume_writing()
 
 
-class ShedSite(web.TCPSite):
-    """A TCPSite whose connections go through ``ShedFirst``: the collector's listening socket."""
-
-    def __init__(self, runner: web.AppRunner, *args, **kwargs):
-        super().__init__(runner, *args, **kwargs)
-        self._app = runner.app
-
-    async def start(self) -> None:
-        await web.BaseSite.start(self)  # registers the site with its runner
-        server = self._runner.server
-        assert server is not None
-        collector = self._app[COLLECTOR]  # built by the app's startup, which setup() ran
-        shedder = Shedder(
-            collector.admission,
-            collector.metrics,
-            self._app[CORS_POLICY],
-            collector.settings.max_body_bytes,
-        )
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: ShedFirst(server(), shedder),
-            self._host,
-            self._port,
-            backlog=self._backlog,
-            reuse_address=self._reuse_address,
-            reuse_port=self._reuse_port,
-        )
-        self._bound_port = self._server.sockets[0].getsockname()[1]
+def shed_first(server: web.Server, shedder: Shedder) -> Callable[[], ShedFirst]:
+    """The protocol factory of the collector's listening socket: aiohttp's low-level server
+    (itself a protocol factory, its documented use) with the shedder in front."""
+    return lambda: ShedFirst(server(), shedder)
 
 
-# aiohttp's state of a connection, read from RequestHandler's private attributes (aiohttp 3.x;
-# tests/collector/test_shedding.py fails if they change meaning).
+# The seam: aiohttp's state of a connection, read from RequestHandler's private attributes,
+# the only private names used. aiohttp is pinned exactly (pyproject.toml) and
+# tests/collector/test_shedding.py::test_the_aiohttp_seam fails if they change meaning.
 
 
-def _waits_for_request(handler: RequestHandler) -> bool:
+def waits_for_request(handler: RequestHandler) -> bool:
     """aiohttp's loop of this connection waits for its next request: none queued, none in
     progress, no body being read (its ``_waiter`` exists only then)."""
     waiter = handler._waiter
     return waiter is not None and not waiter.done()
 
 
-def _answered_all(handler: RequestHandler) -> bool:
+def answered_all(handler: RequestHandler) -> bool:
     """aiohttp has written its answer to every request it was given on this connection."""
     return not handler._request_in_progress and not handler._messages
+
+
+def _path(data: bytes) -> bytes:
+    """The path of the request line ``data`` starts with (after ``POST ``, before the query)."""
+    end = data.find(b" ", len(_POST), len(_POST) + _MAX_TARGET)
+    return data[len(_POST) : end].partition(b"?")[0] if end > 0 else b""
 
 
 def _body_length(head: bytes) -> int | None:

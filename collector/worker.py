@@ -1,8 +1,9 @@
 """One worker process: the app on its own event loop (uvloop when installed), on the shared
 port (SO_REUSEPORT), until SIGTERM or SIGINT.
 
-It runs the app as ``web.run_app`` would, with one difference: its listening site is
-shedding.py's, which answers shed requests before aiohttp parses them.
+It runs the app as ``web.run_app`` would, with one difference: its listening socket's protocol
+is shedding.py's, which answers shed requests before aiohttp parses them, in front of
+aiohttp's low-level server (``shed_before_http``).
 
 On SIGTERM aiohttp closes the listening socket, lets requests in progress finish (up to
 ``shutdown_grace_s``), then the app's cleanup flushes the producer. A worker whose supervisor
@@ -65,18 +66,41 @@ def serve(settings: CollectorSettings, parent_pid: int | None = None) -> None:
 async def _serve_until_signal(
     app: web.Application, settings: CollectorSettings, options: dict[str, Any]
 ) -> None:
-    from collector.shedding import ShedSite  # imports the metrics: after PROMETHEUS_MULTIPROC_DIR
-
     runner = web.AppRunner(app, handle_signals=True, **options)
     await runner.setup()
+    listening = await listen(runner, settings)
     try:
-        site = ShedSite(
-            runner, settings.host, settings.port, reuse_port=True, backlog=settings.backlog
-        )
-        await site.start()
         await asyncio.Event().wait()  # until a signal stops the loop and this is cancelled
     finally:
+        listening.close()  # no new connection; the runner lets those in progress finish
         await runner.cleanup()
+
+
+async def listen(runner: web.AppRunner, settings: CollectorSettings) -> asyncio.Server:
+    """The listening socket of a runner set up (its app's startup built the collector):
+    aiohttp's low-level server behind it, with the shedder in front (``shed_before_http``)."""
+    # Imported here: the metrics must see PROMETHEUS_MULTIPROC_DIR first.
+    from collector.ingest import COLLECTOR
+    from collector.routes import CORS_POLICY
+    from collector.segment_api import SHED_ROUTES as SEGMENT_SHED_ROUTES
+    from collector.shedding import SHED_ROUTES, Shedder, shed_first
+
+    server = runner.server
+    assert server is not None, "runner.setup() first"
+    factory: Any = server
+    if settings.shed_before_http:
+        collector = runner.app[COLLECTOR]
+        shedder = Shedder(
+            collector.admission,
+            collector.metrics,
+            runner.app[CORS_POLICY],
+            settings.max_body_bytes,
+            {**SHED_ROUTES, **SEGMENT_SHED_ROUTES},
+        )
+        factory = shed_first(server, shedder)
+    return await asyncio.get_running_loop().create_server(
+        factory, settings.host, settings.port, reuse_port=True, backlog=settings.backlog
+    )
 
 
 def _tune_gc(threshold: int):

@@ -24,8 +24,8 @@ from aiokafka.structs import TopicPartition
 
 from collector.app import create_app, runner_kwargs
 from collector.settings import CollectorSettings
-from collector.shedding import ShedSite
 from collector.sink import Sink
+from collector.worker import listen
 from tests.collector.doubles import MemorySink
 
 TS = "2026-11-11T00:00:03.120+08:00"
@@ -78,13 +78,12 @@ class Served:
         self.runner = runner
         self.settings = app_settings
         self.app = create_app(app_settings, sink=sink)
-        # Served as the worker serves it: an AppRunner with the shedding site (shedding.py).
+        # Served as the worker serves it: an AppRunner behind the worker's listening socket.
         self.server = web.AppRunner(self.app, **runner_kwargs(app_settings))
         runner.run(self.server.setup())
-        self.site = ShedSite(self.server, "127.0.0.1", 0)
-        runner.run(self.site.start())
+        self.listening = runner.run(listen(self.server, app_settings))
         self.session: ClientSession = runner.run(_session())
-        self.port = self.site.port
+        self.port = self.listening.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
 
     def request(
@@ -146,6 +145,7 @@ class Served:
 
     def close(self) -> None:
         self.runner.run(self.session.close())
+        self.listening.close()
         self.runner.run(self.server.cleanup())
 
 

@@ -163,7 +163,7 @@ def test_kafka_unavailable_is_503_with_retry_after_and_not_ready(served, sink, m
     sink.fail = True
     answer = served.post("/v1/batch", json={"events": [make_event()]})
     assert answer.status == 503
-    assert answer.headers["Retry-After"] == "1"
+    assert answer.headers["Retry-After"] in ("1", "2", "3")  # spread: errors.py
     assert answer.body == {
         "error": "Kafka is not available: retry later",
         "code": "sink_unavailable",
@@ -266,7 +266,7 @@ def test_overload_is_shed_fast_with_503_before_reading_the_body(
 ):
     sink = make_sink()
     sink.delay_s = 0.5
-    served = serve(make_settings(max_in_flight=2, initial_concurrency=2, min_concurrency=1), sink)
+    served = serve(make_settings(max_in_flight=2), sink)
     batch = {"events": [make_event()]}
 
     async def burst():
@@ -278,7 +278,7 @@ def test_overload_is_shed_fast_with_503_before_reading_the_body(
     statuses = sorted(a.status for a in answers)
     assert statuses == [200, 200, 503, 503, 503, 503]
     shed = [a for a in answers if a.status == 503]
-    assert all(a.headers["Retry-After"] == "1" for a in shed)
+    assert all(a.headers["Retry-After"] in ("1", "2") for a in shed)
     assert all(a.body["code"] == "overloaded" for a in shed)
     assert max(a.elapsed_s for a in shed) < 0.25  # not queued behind the slow ones
 

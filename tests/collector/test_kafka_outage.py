@@ -52,7 +52,7 @@ def test_kafka_outage_gives_fast_503s_and_recovers_by_itself(
         JvmProcesses(stack_settings.stack_dir).stop([infra_kafka.NAME])
         first = served.post("/v1/batch", json={"events": [make_event()]})
         assert first.status == 503
-        assert first.headers["Retry-After"] == "1"
+        assert first.headers["Retry-After"] in ("1", "2", "3")
         assert first.elapsed_s < settings.delivery_timeout_s + 0.5
         _wait_for(served, lambda: served.get("/readyz").status == 503, 5)
         ready = served.get("/readyz")

@@ -225,7 +225,7 @@ def test_preflight_allows_the_sdks_headers_and_answers_expose_retry_after(served
 def test_shedding_is_429_with_an_integer_retry_after(serve, make_settings, runner):
     sink = MemorySink()
     sink.delay_s = 0.5
-    served = serve(make_settings(max_in_flight=2, initial_concurrency=2, min_concurrency=1), sink)
+    served = serve(make_settings(max_in_flight=2), sink)
 
     async def burst():
         return await asyncio.gather(
