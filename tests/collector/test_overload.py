@@ -11,7 +11,7 @@ import asyncio
 import orjson
 import pytest
 
-from collector.sink import MemorySink
+from tests.collector.doubles import MemorySink
 
 KAFKA_LIKE_S = 0.02  # the sink's latency: requests wait on it, as on Kafka's acknowledgement
 
