@@ -66,7 +66,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -76,6 +75,8 @@ import orjson
 import psutil
 from stack_cpu import KAFKA, CpuMeter, describe, stack_jvms  # bench/ is sys.path[0]
 
+import loadgen
+
 REPO = Path(__file__).resolve().parents[1]
 EVENTS_PER_REQUEST = 20
 WARM_EPS = 10_000  # events/s of the warm-up
@@ -83,36 +84,17 @@ MAX_CONNECTIONS = 1024
 DISTINCT_BODIES = 500
 
 
-def _event(i: int) -> dict:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "type": "add_to_cart",
-        "ts": "2026-11-11T00:00:03.120+08:00",
-        "device_id": f"d_{i % 5000:05d}_7f3c2a9e",
-        "user_id": f"u_{i % 3000}",
-        "session_id": "s_1731254400",
-        "page": {
-            "url": "https://shop.example.com/p/LIP-0042-RED",
-            "referrer": "https://www.example.com/",
-            "title": "Lipstick",
-        },
-        "context": {"platform": "web", "app_version": "web-sdk 1.4.2", "locale": "zh-CN"},
-        "properties": {
-            "sku": "LIP-0042-RED",
-            "category": "lipstick",
-            "price": 199.0,
-            "quantity": 1,
-        },
-    }
+def _bodies() -> list[bytes]:
+    """Batch bodies of the shared flash-sale generator (loadgen), every event valid."""
+    config = loadgen.LoadConfig(events_per_request=EVENTS_PER_REQUEST, invalid_event_share=0.0)
+    return [b.body for b in loadgen.rendered(config, DISTINCT_BODIES, _now_ms())]
 
 
 def _requests(port: int, gzipped: bool = False) -> list[bytes]:
     """Pre-built HTTP requests (gzip bodies too, when asked): building them during the run
     would cost the generator's CPU."""
     out = []
-    for n in range(DISTINCT_BODIES):
-        events = [_event(n * EVENTS_PER_REQUEST + k) for k in range(EVENTS_PER_REQUEST)]
-        body = orjson.dumps({"sent_at": "2026-11-11T00:00:04.000+08:00", "events": events})
+    for body in _bodies():
         encoding = ""
         if gzipped:
             packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
@@ -326,6 +308,10 @@ def _percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": pick(1.0)}
 
 
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
 def _rss(procs: list[psutil.Process]) -> int:
     total = 0
     for proc in procs:
@@ -459,8 +445,8 @@ async def sink_bench(args: argparse.Namespace) -> None:
         "schema_version": 1,
     }
     batches = []
-    for n in range(DISTINCT_BODIES):
-        events = [_event(n * EVENTS_PER_REQUEST + k) | server for k in range(EVENTS_PER_REQUEST)]
+    for body in _bodies():
+        events = [event | server for event in orjson.loads(body)["events"]]
         batches.append([Record(e["device_id"].encode(), orjson.dumps(e)) for e in events])
     done = errors = 0
     stop = False

@@ -7,8 +7,8 @@
     python bench/bench_lander.py --topic bench-lander-1a2b3c4d --read-only  # Kafka alone
 
 Uses the running stack (infra/provider.py: SURGE_* variables, or the local addresses). Fills
-a fresh topic (not timed) with N enriched events as the collector writes them: a flash-sale
-mix of types, every id, url, price and time its own, RFC 3339 times with milliseconds,
+a fresh topic (not timed) with N enriched events as the collector writes them: shoppers'
+journeys from the shared generator (loadgen), RFC 3339 server times with milliseconds,
 batches compressed with the collector's default codec (lz4). Then runs one Lander
 in this process with its default rotation; once every record is read it stops the lander as
 SIGTERM would, which publishes the rest. Reports events/s from the first record read to the
@@ -39,9 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from event_mix import EVENT_MIX  # bench/ is sys.path[0] when run as a script
 from stack_cpu import DATANODE, KAFKA, NAMENODE, CpuMeter, describe, stack_jvms
 
+import loadgen
+import loadgen.shop
 from collector.records import event_record
 from collector.settings import CollectorSettings
 from infra.endpoints import Endpoints
@@ -54,47 +55,18 @@ COLLECTOR_CODEC = CollectorSettings.model_fields["compression"].default
 # -- events as the collector writes them ---------------------------------------------------------
 
 BASE_MS = 1_794_326_400_000  # 2026-11-10T16:00:00Z: midnight in Shanghai, Double 11 starts
-CATEGORIES = (
-    *("lipstick", "serum", "foundation", "mascara", "cleanser", "toner", "sunscreen"),
-    *("eyeshadow", "perfume", "mask", "moisturizer", "blush"),
-)
-PRICES = (39.0, 59.9, 79.0, 89.9, 99.0, 129.0, 159.0, 199.0, 239.0, 299.0, 459.5, 899.0)
-USER_AGENTS = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
-    "like Gecko) Mobile/15E148 MicroMessenger/8.0.43",
-    "Mozilla/5.0 (Linux; Android 14; 22081212C) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/118.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/119.0.0.0 Safari/537.36",
-    "SurgeShop/5.12.0 (iPhone15,2; iOS 17.1.1; Scale/3.00)",
-    "SurgeShop/5.11.3 (Android 13; SM-S9180)",
-)
-CAMPAIGNS = (
-    ("weibo", "social", "double11"),
-    ("douyin", "video", "d11-live"),
-    ("wechat", "social", "double11"),
-    ("baidu", "cpc", "brand-search"),
-    ("newsletter", "email", "d11-preheat"),
-)
-SHOP = "https://shop.example.com"
+USER_AGENTS = {p.name: p.user_agent for p in loadgen.shop.PLATFORMS}
 
 
 class EventMaker:
-    """Enriched events of a flash sale: `value(i)` is the i-th of `count`, spread over
-    `hours` of event time in order, 1% of them late (sent from an app's offline queue)."""
+    """Enriched events of a flash sale: the shared journeys (loadgen) with the fields the
+    collector adds. `value(i)` is the i-th of `count` (called in order), received over `hours`
+    in order, 1% of them late (sent from an app's offline queue)."""
 
     def __init__(self, count: int, hours: float = 2.0, seed: int = 7):
         self.rnd = random.Random(seed)
         self.count, self.span_ms = count, int(hours * 3_600_000)
-        self.types = list(EVENT_MIX)
-        self.weights = list(EVENT_MIX.values())
-        rnd = self.rnd
-        self.products = [
-            (f"{c[:3].upper()}-{n:04d}-{rnd.choice(['RED', 'NUDE', '30ML', '50ML', 'XL'])}", c)
-            for n in range(3000)
-            for c in [rnd.choice(CATEGORIES)]
-        ]
-        self.prices = {sku: rnd.choice(PRICES) for sku, _ in self.products}
+        self.events = loadgen.events(seed=seed, start_ms=BASE_MS)
 
     def value(self, i: int) -> tuple[bytes, bytes]:
         """(key, value) of the i-th event, as the collector produces it."""
@@ -106,95 +78,16 @@ class EventMaker:
         happened = received - rnd.randrange(50, 4000)
         if rnd.random() < 0.01:
             happened -= rnd.randrange(60_000, 5_400_000)
-        kind = rnd.choices(self.types, self.weights)[0]
-        app = rnd.random() < 0.45
-        device = rnd.getrandbits(40)
-        event: dict[str, Any] = {
-            "event_id": str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
-            "type": kind,
-            "ts": happened if rnd.random() < 0.3 else _rfc3339(happened, "+08:00"),
-            "device_id": f"d_{device:010x}",
-            "user_id": f"u_{rnd.randrange(5_000_000)}" if rnd.random() < 0.6 else None,
-            "session_id": f"s_{device % 10**9:09d}{received // 1_800_000 % 100:02d}",
-        }
-        sku, category = rnd.choice(self.products)
-        price = self.prices[sku]
-        if not app:
-            event["page"] = self._page(kind, sku)
-        context: dict[str, Any] = {
-            "platform": "ios" if app and device % 2 else "android" if app else "web",
-            "app_version": "5.12.0" if app else "web-sdk 1.4.2",
-            "locale": "zh-CN" if rnd.random() < 0.9 else "en-US",
-        }
-        if rnd.random() < 0.35:
-            source, medium, name = rnd.choice(CAMPAIGNS)
-            context["campaign"] = {"source": source, "medium": medium, "name": name}
-        event["context"] = context
-        properties = self._properties(kind, sku, category, price)
-        if properties is not None:
-            event["properties"] = properties
-        if rnd.random() < 0.2:
-            event["$lib"] = {"name": "surge-web", "version": "1.4.2"}  # an unknown field
+        event = next(self.events)
         event.update(
             event_time=_rfc3339(happened),
             received_at=_rfc3339(received),
             ip=f"{rnd.randrange(1, 224)}.{rnd.randrange(256)}.{rnd.randrange(256)}.0",
-            user_agent=USER_AGENTS[device % len(USER_AGENTS)],
+            user_agent=USER_AGENTS[event["context"]["platform"]],
             app_id="shop-cn",
             schema_version=1,
         )
         return event
-
-    def _page(self, kind: str, sku: str) -> dict[str, Any]:
-        rnd = self.rnd
-        if kind == "page_view":
-            url = rnd.choice(
-                [
-                    f"{SHOP}/",
-                    f"{SHOP}/c/{rnd.choice(CATEGORIES)}?page={rnd.randrange(1, 9)}",
-                    f"{SHOP}/campaign/double11?from=banner{rnd.randrange(40)}",
-                ]
-            )
-        elif kind == "search":
-            url = f"{SHOP}/search?q={rnd.choice(CATEGORIES)}+{rnd.randrange(100)}"
-        elif kind in ("begin_checkout", "order_placed", "payment_succeeded", "refund"):
-            url = f"{SHOP}/checkout?step={rnd.randrange(1, 4)}"
-        else:
-            url = f"{SHOP}/p/{sku}?spm=a21bo.{rnd.randrange(10**4)}.{rnd.randrange(100)}"
-        referrer = rnd.choice([f"{SHOP}/", "https://www.baidu.com/", "https://m.weibo.cn/", None])
-        return {"url": url, "referrer": referrer, "title": f"{kind.replace('_', ' ').title()}"}
-
-    def _properties(self, kind: str, sku: str, category: str, price: float) -> dict | None:
-        rnd = self.rnd
-        if kind == "page_view":
-            return None
-        if kind == "product_view":
-            return {"sku": sku, "category": category, "price": price}
-        if kind == "search":
-            return {"query": f"{category} {rnd.choice(['red', 'matte', 'spf50', 'gift set'])}"}
-        if kind in ("add_to_cart", "remove_from_cart"):
-            return {"sku": sku, "category": category, "price": price, "quantity": 1}
-        order_id = f"SO-20261111-{rnd.randrange(10**7):07d}"
-        if kind in ("begin_checkout", "order_placed"):
-            items = []
-            for _ in range(rnd.randint(1, 4)):
-                item_sku, item_category = rnd.choice(self.products)
-                price = self.prices[item_sku]
-                items.append(
-                    {"sku": item_sku, "category": item_category, "price": price, "quantity": 1}
-                )
-            amount = round(sum(item["price"] for item in items) * 0.85, 2)
-            out: dict[str, Any] = {"amount": amount, "currency": "CNY", "items": items}
-            if kind == "order_placed":
-                out["order_id"] = order_id
-                if rnd.random() < 0.4:
-                    out["coupon"] = "D11-50"  # an unknown property
-            return out
-        amount = round(price * rnd.randint(1, 3) * 0.85, 2)
-        if kind == "refund":
-            return {"order_id": order_id, "amount": amount}
-        method = rnd.choice(["alipay", "wechat_pay", "card"])
-        return {"order_id": order_id, "amount": amount, "currency": "CNY", "method": method}
 
 
 def _rfc3339(ms: int, offset: str = "Z") -> str:

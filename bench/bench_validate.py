@@ -4,30 +4,29 @@
     python bench/bench_validate.py --compare   # also fastjsonschema and jsonschema, same schemas
     python bench/bench_validate.py --to-row    # also the lander's to_row (events -> rows)
 
-The mix: mostly page and product views, some searches and cart changes, a few checkouts,
-orders and payments, rare refunds; 40% anonymous (user_id null), 30% epoch-ms times, 2%
-invalid (a missing device_id, epoch seconds, an unknown type, a negative amount, an oversized
-URL, a lowercase currency). Events are serialized and parsed back with orjson, as the collector
-gets them. One process, one thread: the figure is per core.
+The mix: shoppers' journeys from the shared generator (loadgen): mostly page and product
+views, some searches and cart changes, a few checkouts, orders and payments, rare refunds; half
+anonymous, 30% epoch-ms times, 20% with an unknown field, 2% invalid (loadgen.spoil: a missing
+device_id, an unknown type, a bad time, a negative amount, a price as text). Events are
+serialized and parsed back with orjson, as the collector gets them. One process, one thread:
+the figure is per core.
 """
 
 import argparse
-import copy
 import random
 import statistics
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
-from event_mix import EVENT_MIX  # bench/ is sys.path[0] when run as a script
 
-# Run as a script from anywhere: the repository root holds the `schemas` package.
+# Run as a script from anywhere: the repository root holds `schemas` and `loadgen`.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import loadgen
 from schemas import catalogue
 from schemas.timestamps import is_rfc3339
 from schemas.validator import EventValidator
@@ -39,52 +38,12 @@ Event = dict[str, Any]
 
 def make_events(count: int, seed: int = 11) -> list[Event]:
     rnd = random.Random(seed)
-    examples = {t: _example(t) for t in EVENT_MIX}
-    types = rnd.choices(list(EVENT_MIX), weights=list(EVENT_MIX.values()), k=count)
-    events = [_vary(copy.deepcopy(examples[t]), rnd) for t in types]
-    for event in events:
-        if rnd.random() < INVALID_SHARE:
-            _break(event, rnd)
+    mix = loadgen.JourneyMix(unknown_field_share=0.2)
+    events = [
+        loadgen.spoil(event, rnd) if rnd.random() < INVALID_SHARE else event
+        for event in loadgen.events(count, seed=seed, mix=mix, start_ms=1_794_326_400_000)
+    ]
     return [orjson.loads(orjson.dumps(e)) for e in events]
-
-
-def _example(event_type: str) -> Event:
-    version = catalogue.event_types()[event_type]
-    return catalogue.load(catalogue.event_path(event_type, version))["examples"][0]
-
-
-def _vary(event: Event, rnd: random.Random) -> Event:
-    event["event_id"] = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
-    event["device_id"] = f"d_{rnd.getrandbits(48):012x}"
-    if rnd.random() < 0.4:
-        event["user_id"] = None
-    if rnd.random() < 0.3:
-        event["ts"] = 1794326400000 + rnd.randrange(3_600_000)
-    if rnd.random() < 0.2:
-        event["$lib"] = {"name": "surge-web", "version": "1.4.2"}  # an unknown field
-    items = event.get("properties", {}).get("items")
-    if items:
-        lines = rnd.randint(1, 4)
-        event["properties"]["items"] = [dict(items[0], quantity=q) for q in range(1, lines + 1)]
-    return event
-
-
-def _break(event: Event, rnd: random.Random) -> None:
-    how = rnd.randrange(6)
-    if how == 0:
-        del event["device_id"]
-    elif how == 1:
-        event["ts"] = 1794326400  # seconds
-    elif how == 2:
-        event["type"] = "page_veiw"
-    elif how == 3:
-        event.setdefault("properties", {})["amount"] = -1
-        event["type"] = "payment_succeeded"
-    elif how == 4:
-        event.setdefault("page", {})["url"] = "https://shop.example.com/?" + "x" * 3000
-    else:
-        event["type"] = "order_placed"
-        event.setdefault("properties", {})["currency"] = "cny"
 
 
 def measure(name: str, check: Callable[[Event], bool], events: list[Event], repeat: int) -> float:

@@ -1,6 +1,6 @@
 """``make run``: the whole pipeline on the local stack, end to end, with what it did printed.
 
-    stack up -> collector and lander started -> a flash sale POSTed to the collector
+    stack up -> collector and lander started -> a flash sale POSTed to the collector (loadgen)
     -> wait until the lander has published every record -> Spark reports of the day
     -> collector and lander stopped with SIGTERM (the stack is left running)
 
@@ -22,27 +22,20 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import aiohttp
-import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from infra.endpoints import Endpoints
-from infra.flashsale import flash_sale
 from infra.smoke import hdfs_client
 from infra.stack import LocalStack
+from loadgen import Constant, LoadConfig, run_async
 
 EVENTS_ROOT = "/surge/events"
 REPORTS_ROOT = "/surge/reports"
 TOPIC = "surge.events"
 GROUP = "surge-lander"
-BATCH = 20
-# Invalid on purpose: they are answered by index and go to surge.events.dlq.
-BAD_EVENTS = [
-    {"type": "page_view"},  # no device_id
-    {"type": "order_placed", "device_id": "d_bad", "properties": {"amount": -1}},
-]
 
 
 def _say(message: str) -> None:
@@ -87,28 +80,20 @@ async def wait_ready(url: str, timeout_s: float = 60) -> None:
             await asyncio.sleep(0.3)
 
 
-async def post_sale(url: str, shoppers: int) -> tuple[int, int]:
-    """POST the sale in batches of 20 with the `dev` write key; (accepted, rejected)."""
-    events = [*flash_sale(shoppers), *BAD_EVENTS]
-    accepted = rejected = 0
-    async with aiohttp.ClientSession(headers={"X-Write-Key": "dev"}) as http:
-        for start in range(0, len(events), BATCH):
-            body = {"sent_at": _now_ms(), "events": events[start : start + BATCH]}
-            async with http.post(
-                f"{url}/v1/batch",
-                data=orjson.dumps(body),
-                headers={"Content-Type": "application/json"},
-            ) as answer:
-                result = await answer.json()
-                if answer.status != 200:
-                    raise RuntimeError(f"collector answered {answer.status}: {result}")
-            accepted += result["accepted"]
-            rejected += len(result["rejected"])
-    return accepted, rejected
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+async def post_sale(url: str, events: int, events_per_s: float) -> tuple[int, int]:
+    """POST a flash sale of ``events`` events (1 % invalid on purpose: answered by index, to
+    surge.events.dlq) in batches of 20 with the `dev` write key; (accepted, rejected)."""
+    config = LoadConfig(
+        url=url,
+        profile=Constant(events_per_s=events_per_s, duration_s=events / events_per_s),
+        invalid_event_share=0.01,
+        progress=False,
+    )
+    results = await run_async(config)
+    d = results.as_dict()
+    if set(d["requests"]["by_status"]) != {"200"} or d["requests"]["unfinished"]:
+        raise RuntimeError(f"the collector did not accept every batch:\n{results.summary()}")
+    return d["events"]["acked"], d["events"]["rejected"]
 
 
 async def wait_landed(bootstrap: str, timeout_s: float = 120) -> None:
@@ -207,7 +192,10 @@ def run_reports(endpoints: Endpoints, day: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.pipeline", description=__doc__)
-    parser.add_argument("--shoppers", type=int, default=2000, help="visits to simulate (2000)")
+    parser.add_argument("--events", type=int, default=10_000, help="events to send (10000)")
+    parser.add_argument(
+        "--events-per-s", type=float, default=2000, help="offered events per second (2000)"
+    )
     parser.add_argument("--port", type=int, default=8080, help="collector port (8080)")
     parser.add_argument("--serve", action="store_true", help="run the services until Ctrl-C")
     args = parser.parse_args(argv)
@@ -221,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                 signal.pause()
             return 0
         started = time.monotonic()
-        accepted, rejected = asyncio.run(post_sale(url, args.shoppers))
+        accepted, rejected = asyncio.run(post_sale(url, args.events, args.events_per_s))
         _say(
             f"collector: {accepted} events accepted, {rejected} rejected (to the DLQ) "
             f"in {time.monotonic() - started:.1f} s"
