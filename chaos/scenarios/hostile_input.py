@@ -62,14 +62,14 @@ def _enough_descriptors(needed: int) -> None:
 
 def run(ctx: Context) -> Row:
     s = ctx.settings
-    fuzz_s = s.scaled(60, 12)
-    hold_s = s.scaled(20, 8)
+    fuzz_s = s.scaled(60, 10)
+    hold_s = s.scaled(20, 6)
     slow, idle = int(s.scaled(200, 50)), int(s.scaled(1000, 200))
     _enough_descriptors(idle + slow + 1024)
     hostile.bomb()  # compressed before the clock starts: it takes a second or two of CPU
     with ScenarioRun("hostile_input", ctx) as run:
         row = run.row
-        run.start(load_s=fuzz_s + 2 * hold_s + 25)
+        run.start(load_s=fuzz_s + hold_s + 15)
         collector = run.services.collector
         port = run.services.port
         time.sleep(3)  # the load settles
