@@ -6,9 +6,9 @@ loop does no JSON work; two things are patched in the bytes instead:
 
 - ``sent_at`` always comes first, as 13 digits of epoch ms at `SENT_AT_OFFSET`: a retry moves
   it on by the time waited, as an SDK stamps each send, and keeps every ``event_id``;
-- every id (event, device, session, user, order) carries an 8-character token at offsets
-  listed in `Batch.token_offsets`: a run longer than the rendered bodies sends them again as
-  a new "lap" with the lap number in the token, so ids stay unique.
+- every id (event, device, session, user, order) carries an 8-character token, a placeholder
+  in `Batch.template`: a run longer than the rendered bodies sends them again as a new "lap"
+  with the lap number in the token (one ``bytes.replace``), so ids stay unique.
 
 A share of events are spoiled (invalid: rejected by index, to the DLQ) and a share of
 requests malformed (refused whole with a 400), as real clients get things wrong.
@@ -17,7 +17,6 @@ requests malformed (refused whole with a 400), as real clients get things wrong.
 from __future__ import annotations
 
 import random
-from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -30,8 +29,8 @@ from loadgen.settings import LoadConfig
 
 SENT_AT_OFFSET = len(b'{"sent_at":')
 SENT_AT_DIGITS = 13  # epoch ms until the year 2286
-# Rendered in place of the token, then found and replaced: JSON-safe, never in a value.
-_PLACEHOLDER = "@LAPTOK@"
+# Rendered in place of the token, then replaced: JSON-safe, in no value of the journeys.
+PLACEHOLDER = b"@LAPTOK@"
 _FLUSH_MS = (50, 1500)  # how long an SDK holds its last event before the batch leaves
 
 
@@ -39,7 +38,7 @@ _FLUSH_MS = (50, 1500)  # how long an SDK holds its last event before the batch 
 class Batch:
     body: bytes  # ids rendered with the lap-0 token
     event_ids: tuple[str, ...]  # by index in the batch, lap 0
-    token_offsets: array  # where the 8-character token sits in `body`
+    template: bytes  # the body with a placeholder for the token of every id
     user_agent: str  # the platform's, as that client would send it
     malformed: bool = False
 
@@ -57,10 +56,7 @@ def for_lap(batch: Batch, lap: int) -> bytes:
     """The batch's body with every id renumbered for ``lap``."""
     if lap == 0:
         return batch.body
-    body, token = bytearray(batch.body), lap_token(lap)
-    for offset in batch.token_offsets:
-        body[offset : offset + 8] = token
-    return bytes(body)
+    return batch.template.replace(PLACEHOLDER, lap_token(lap))
 
 
 def with_sent_at(body: bytes | bytearray, sent_at_ms: int, offset: int = 0) -> bytes:
@@ -78,7 +74,7 @@ def sent_at_of(body: bytes, offset: int = 0) -> int:
 
 def batches(config: LoadConfig, start_ms: int) -> Iterator[Batch]:
     """Endless batches of ``config.events_per_request`` events of consecutive visits."""
-    journeys = Journeys(config.journeys, config.seed, start_ms, token=_PLACEHOLDER)
+    journeys = Journeys(config.journeys, config.seed, start_ms, token=PLACEHOLDER.decode())
     rng = random.Random(config.seed + 1)  # separate, so spoiling does not change the journeys
     size = config.events_per_request
     queued: list[tuple[dict[str, Any], int, str]] = []  # event, time, user agent
@@ -108,16 +104,9 @@ def _render(
     envelope["events"] = events
     malformed = rng.random() < config.malformed_request_share
     body = _malform(envelope, rng) if malformed else orjson.dumps(envelope)
-    placeholder = _PLACEHOLDER.encode()
-    offsets, at = array("I"), body.find(placeholder)
-    while at >= 0:
-        offsets.append(at)
-        at = body.find(placeholder, at + len(placeholder))
-    ids = tuple(e["event_id"].replace(_PLACEHOLDER, ZERO_TOKEN) for e in events)
-    user_agent = chunk[0][2]
-    return Batch(
-        body.replace(placeholder, ZERO_TOKEN.encode()), ids, offsets, user_agent, malformed
-    )
+    ids = tuple(e["event_id"].replace(PLACEHOLDER.decode(), ZERO_TOKEN) for e in events)
+    lap0 = body.replace(PLACEHOLDER, ZERO_TOKEN.encode())
+    return Batch(lap0, ids, body, chunk[0][2], malformed)
 
 
 def _malform(envelope: dict[str, Any], rng: random.Random) -> bytes:

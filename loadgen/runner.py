@@ -33,6 +33,7 @@ from loadgen.settings import LoadConfig
 _NOTHING_REJECTED = b'"rejected":[]'
 _SHED = frozenset({429, 503})
 _START_DELAY_S = 0.05  # the first send's margin after the clock starts
+_MIN_SLEEP_S = 0.001
 
 
 class _Send:
@@ -116,7 +117,10 @@ class _Run:
                 submit(send, data)
                 k += 1
             if k < count:
-                await asyncio.sleep(start + times[k] - loop.time())
+                # Not less than the loop's timer resolution (1 ms on uvloop): a shorter sleep
+                # returns at once and the loop would spin. Requests due meanwhile leave together,
+                # at most that late, and the wait counts in their latency.
+                await asyncio.sleep(max(_MIN_SLEEP_S, start + times[k] - loop.time()))
         self.scheduling = False
         if self.unfinished:
             with contextlib.suppress(TimeoutError):
