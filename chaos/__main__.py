@@ -22,9 +22,9 @@ from chaos.run import Context
 from chaos.scenarios import NEED_OWN_STACK, SCENARIOS
 from chaos.settings import ChaosSettings
 from chaos.stack_faults import StackFaults
-from infra.provider import provide_stack
+from infra.endpoints import Endpoints
 from infra.settings import StackSettings
-from infra.stack import wait_healthy
+from infra.stack import LocalStack, wait_healthy
 
 
 @contextlib.contextmanager
@@ -71,23 +71,27 @@ def main(argv: list[str] | None = None) -> int:
     settings = ChaosSettings(short=args.short or ChaosSettings().short)
     names = args.scenarios or list(SCENARIOS)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    rows = []
-    with locked(args.lock), provide_stack() as endpoints:
-        pass  # found (or started) under the lock; each scenario locks again below
-    ctx = Context(
-        endpoints=endpoints,
-        settings=settings,
-        faults=StackFaults(StackSettings()),
-        run_id=f"{stamp.lower()}-{uuid.uuid4().hex[:6]}",
-        log_dir=settings.results_dir / f"logs-{stamp}",
-    )
+    rows: list[Row] = []
+    ctx: Context | None = None
     for name in names:
         print(f"== {name} ({'short' if settings.short else 'full'})", flush=True)
         with locked(args.lock):
+            if ctx is None:  # the stack found (or started) under the first lock
+                local = LocalStack(StackSettings())
+                endpoints = Endpoints.from_env() or (
+                    local.endpoints if local.is_healthy() else local.up()
+                )
+                ctx = Context(
+                    endpoints=endpoints,
+                    settings=settings,
+                    faults=StackFaults(StackSettings()),
+                    run_id=f"{stamp.lower()}-{uuid.uuid4().hex[:6]}",
+                    log_dir=settings.results_dir / f"logs-{stamp}",
+                )
             rows.append(run_one(name, ctx))
         print(table(rows[-1:]), flush=True)
     path = write(rows, settings.results_dir, stamp)
-    print(f"\n{table(rows)}\n\nrows: {path}; logs: {ctx.log_dir}")
+    print(f"\n{table(rows)}\n\nrows: {path}; logs: {settings.results_dir}")
     return 0 if all(row.verdict != "FAIL" for row in rows) else 1
 
 

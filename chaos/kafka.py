@@ -17,14 +17,16 @@ class KafkaView:
         return AdminClient({"bootstrap.servers": self.bootstrap})
 
     def create_topics(self, partitions: dict[str, int]) -> None:
-        futures = self._admin().create_topics(
+        admin = self._admin()  # kept referenced until its futures are done
+        futures = admin.create_topics(
             [NewTopic(name, n, 1) for name, n in partitions.items()], operation_timeout=30
         )
         for future in futures.values():
             future.result(timeout=60)
 
     def delete_topics(self, names: list[str]) -> None:
-        for future in self._admin().delete_topics(names, operation_timeout=30).values():
+        admin = self._admin()
+        for future in admin.delete_topics(names, operation_timeout=30).values():
             with contextlib.suppress(KafkaException):  # already gone: nothing to clean
                 future.result(timeout=60)
 
