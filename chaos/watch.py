@@ -56,31 +56,30 @@ class Probe:
         while not self._stop.is_set():
             started = time.monotonic()
             self._post()
-            self.ready.append(self._request("GET", "/readyz"))
+            self.ready.append(self._request("GET", "/readyz")[0])
             self._stop.wait(max(0.0, self.tick_s - (time.monotonic() - started)))
 
     def _post(self) -> None:
-        event_id = f"probe-{uuid.uuid4()}"
+        event_id = str(uuid.uuid4())  # event ids are UUIDs (schemas/json/common)
         event = self._template | {"event_id": event_id}
         body = orjson.dumps({"events": [event]})
-        sample = self._request("POST", "/v1/batch", body)
+        sample, answer = self._request("POST", "/v1/batch", body)
         self.posts.append(sample)
-        if sample.status is not None and 200 <= sample.status < 300:
+        if sample.status == 200 and orjson.loads(answer).get("accepted") == 1:
             self.acked_ids.append(event_id)
 
-    def _request(self, method: str, path: str, body: bytes | None = None) -> Sample:
+    def _request(self, method: str, path: str, body: bytes | None = None) -> tuple[Sample, bytes]:
         headers = {"X-Write-Key": "dev", "Content-Type": "application/json"}
         conn = http.client.HTTPConnection(self._host, self._port, timeout=self.timeout_s)
         started = time.monotonic()
         try:
             conn.request(method, path, body=body, headers=headers)
             answer = conn.getresponse()
-            answer.read()
-            return Sample(
-                started, answer.status, time.monotonic() - started, answer.getheader("Retry-After")
-            )
+            data = answer.read()
+            latency = time.monotonic() - started
+            return Sample(started, answer.status, latency, answer.getheader("Retry-After")), data
         except OSError:
-            return Sample(started, None, time.monotonic() - started)
+            return Sample(started, None, time.monotonic() - started), b""
         finally:
             conn.close()
 

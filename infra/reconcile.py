@@ -3,9 +3,10 @@
 Two checks, each of which can fail on its own:
 
 - **The lander's exactly once**, from the published files alone. Their names carry topic,
-  partition and first/last offset (the lander's offset store): per partition, the files' offset
-  ranges must not overlap, each file must hold exactly as many rows as its range, and, given the
-  topic's end offsets, the ranges must cover every record (no gap). A record landed twice or not
+  partition and first/last offset (the lander's offset store): per partition, the files whose
+  ranges overlap (one publish's files of several hours) must hold exactly as many rows as the
+  offsets they span, and, given the topic's end offsets, the ranges must cover every record
+  (no gap). A record landed twice or not
   at all shows here, whatever the events in it.
 - **The clients' view**, from event ids: every id answered 2xx must be in the landed data
   (``lost``). An id landed more than once came twice through Kafka, a client retry of a request
@@ -101,29 +102,51 @@ def read_landed(client: InsecureClient, root: str, topic: str | None = None) -> 
 
 
 def check_files(files: Iterable[LandedFile], ends: Mapping[int, int] | None = None) -> list[str]:
-    """The lander's exactly once: per partition, disjoint ranges of the right size, and with
-    ``ends`` (partition -> end offset, the next offset to be written) no gap from 0 to the end."""
+    """The lander's exactly once: per partition, every offset in exactly one file, and with
+    ``ends`` (partition -> end offset, the next offset to be written) none missing from 0 to
+    the end.
+
+    One publish writes one file per hour folder, and a late event puts its offset inside the
+    range of the current hour's file: files of one publish interleave. So files whose ranges
+    overlap are taken together: their rows must add up to the offsets they span (more: a
+    record landed twice; fewer: one never landed)."""
     problems = []
     by_partition: dict[int, list[LandedFile]] = {}
     for f in files:
         by_partition.setdefault(f.name.partition, []).append(f)
-        if f.rows != f.name.last - f.name.first + 1:
-            problems.append(f"{f.path}: {f.rows} rows for offsets {f.name.first}-{f.name.last}")
     for partition in sorted(set(by_partition) | set(ends or {})):
         expected = 0
-        for f in sorted(by_partition.get(partition, []), key=lambda f: f.name.first):
-            if f.name.first < expected:
-                problems.append(f"{f.path}: overlaps offsets before {expected}")
-            elif f.name.first > expected and ends is not None:
+        for group in _overlapping(by_partition.get(partition, [])):
+            first = group[0].name.first
+            last = max(f.name.last for f in group)
+            rows = sum(f.rows for f in group)
+            if first > expected and ends is not None:
+                problems.append(f"partition {partition}: offsets {expected}-{first - 1} not landed")
+            if rows != last - first + 1:
+                where = group[0].path if len(group) == 1 else f"partition {partition}"
                 problems.append(
-                    f"partition {partition}: offsets {expected}-{f.name.first - 1} not landed"
+                    f"{where}: {rows} rows for offsets {first}-{last}"
+                    + (f" (overlaps: {len(group)} files)" if len(group) > 1 else "")
                 )
-            expected = max(expected, f.name.last + 1)
+            expected = last + 1
         if ends is not None and expected < ends.get(partition, 0):
             problems.append(
                 f"partition {partition}: offsets {expected}-{ends[partition] - 1} not landed"
             )
     return problems
+
+
+def _overlapping(files: list[LandedFile]) -> list[list[LandedFile]]:
+    """The files in offset order, grouped where their ranges overlap."""
+    groups: list[list[LandedFile]] = []
+    last = -1
+    for f in sorted(files, key=lambda f: f.name.first):
+        if groups and f.name.first <= last:
+            groups[-1].append(f)
+        else:
+            groups.append([f])
+        last = max(last, f.name.last) if len(groups[-1]) > 1 else f.name.last
+    return groups
 
 
 def reconcile(

@@ -22,11 +22,21 @@ def test_a_gap_an_overlap_a_short_file_and_a_missing_tail_are_each_found() -> No
     gap = check_files([_file(0, 0, 9), _file(0, 12, 19)], {0: 20})
     assert gap == ["partition 0: offsets 10-11 not landed"]
     overlap = check_files([_file(0, 0, 9), _file(0, 5, 19)], {0: 20})
-    assert len(overlap) == 1 and "overlaps" in overlap[0]
+    assert overlap == ["partition 0: 25 rows for offsets 0-19 (overlaps: 2 files)"]
     short = check_files([_file(0, 0, 9, rows=9)])
     assert len(short) == 1 and "9 rows for offsets 0-9" in short[0]
     tail = check_files([_file(0, 0, 9)], {0: 15, 3: 2})
     assert tail == ["partition 0: offsets 10-14 not landed", "partition 3: offsets 0-1 not landed"]
+
+
+def test_the_interleaved_files_of_one_publish_pass_only_if_they_hold_every_offset() -> None:
+    # One publish, two hours: offsets 10 and 15 are late events of the earlier hour.
+    publish = [_file(0, 0, 9), _file(0, 10, 15, rows=2), _file(0, 11, 19, rows=8)]
+    assert check_files(publish, {0: 20}) == []
+    short = [_file(0, 0, 9), _file(0, 10, 15, rows=2), _file(0, 11, 19, rows=7)]
+    assert check_files(short, {0: 20}) == [
+        "partition 0: 9 rows for offsets 10-19 (overlaps: 2 files)"
+    ]
 
 
 def test_without_end_offsets_only_overlaps_and_sizes_are_checked() -> None:
