@@ -11,6 +11,7 @@ lander given time to catch up, everything stopped, and the reconciliation.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from chaos.settings import ChaosSettings
 from chaos.stack_faults import StackFaults
 from chaos.watch import Probe
 from infra.endpoints import Endpoints
-from infra.reconcile import read_landed, reconcile
+from infra.reconcile import Landed, read_landed, reconcile
 from loadgen import Results
 
 
@@ -49,6 +50,8 @@ class ScenarioRun:
         self.load: SteadyLoad | None = None
         self.probe: Probe | None = None
         self.results: Results | None = None
+        self.landed: Landed | None = None
+        self.after_reconcile: list[Callable[[], None]] = []  # the scenario's own looks at it
         self.started = time.monotonic()
 
     def __enter__(self) -> ScenarioRun:
@@ -107,11 +110,13 @@ class ScenarioRun:
 
     def reconcile(self) -> None:
         client = InsecureClient(self.ctx.endpoints.webhdfs_url, user=self.ctx.endpoints.hdfs_user)
-        landed = read_landed(client, self.space.root, self.space.topic)
+        self.landed = landed = read_landed(client, self.space.root, self.space.topic)
         ends = self.kafka.end_offsets(self.space.topic, self.settings.partitions)
         result = reconcile(self.acked_ids(), landed, ends)
         self.row.add_reconciliation(result)
         print(f"[{self.space.scenario}] {result.summary()}", flush=True)
+        for look in self.after_reconcile:
+            look()
 
     # -- waiting on the lander ---------------------------------------------------------------
 

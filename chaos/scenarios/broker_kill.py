@@ -9,11 +9,18 @@ id the collector refused must not be in Kafka already, or the retry doubles it (
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import time
+from collections import Counter
+
+import pyarrow.parquet as pq
+from hdfs import InsecureClient
 
 from chaos.outcome import Row
 from chaos.run import Context, ScenarioRun
 from collector.settings import CollectorSettings
+from infra.reconcile import KEYS
 
 RECOVERY_LIMIT_S = 10.0
 DETECT_S = 2.0  # the collector learns of the outage from a failed delivery or its probe
@@ -28,12 +35,14 @@ def run(ctx: Context) -> Row:
         run.start(load_s=s.scaled(60, 28))
         collector_pid = run.services.collector.pid
         time.sleep(before_s)
-        killed_at = time.monotonic()
+        killed_at, killed_wall = time.monotonic(), time.time()
         ctx.faults.sigkill("kafka")
         time.sleep(outage_s)
         restarting_at = time.monotonic()
         ctx.faults.restore()
         back_at = time.monotonic()
+        back_wall = time.time()
+        run.after_reconcile.append(lambda: _when_doubled(run, killed_wall, back_wall))
         down_s, restart_s = back_at - killed_at, back_at - restarting_at
         row.notes.append(f"broker down {down_s:.1f} s (its restart took {restart_s:.1f} s)")
 
@@ -75,3 +84,30 @@ def run(ctx: Context) -> Row:
             run.services.collector.pid == collector_pid and run.services.collector.poll() is None,
         )
     return run.row
+
+
+def _when_doubled(run: ScenarioRun, killed: float, back: float) -> None:
+    """When the collector received the first copy of each event landed twice: before the kill
+    (in flight when the broker died), during the outage, or after the broker's return."""
+    doubled = {key for key, n in run.landed.keys.items() if n > 1}
+    if not doubled:
+        return
+    client = InsecureClient(run.ctx.endpoints.webhdfs_url, user=run.ctx.endpoints.hdfs_user)
+    first: dict[tuple[str, str], float] = {}
+    for f in run.landed.files:
+        with client.read(f.path) as reader:
+            table = pq.read_table(io.BytesIO(reader.read()), columns=[*KEYS, "received_at"])
+        for device, event, received in zip(
+            *(table[c].to_pylist() for c in table.column_names), strict=True
+        ):
+            if (device, event) in doubled:
+                at = received.replace(tzinfo=received.tzinfo or dt.UTC).timestamp()
+                first[(device, event)] = min(first.get((device, event), at), at)
+    phases = Counter(
+        "before the kill" if at < killed else "during the outage" if at < back else "after"
+        for at in first.values()
+    )
+    run.row.notes.append(
+        "landed twice, by when the first copy was received: "
+        + ", ".join(f"{n} {phase}" for phase, n in phases.items())
+    )
