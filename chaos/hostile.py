@@ -89,7 +89,11 @@ def raw(port: int, data: bytes, timeout_s: float = 15) -> int | None:
 # -- the fuzzer ------------------------------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)  # what JSON encoders take; larger: MALFORMED
+    | st.floats()
+    | st.text(max_size=40),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
     ),
