@@ -51,7 +51,7 @@ def run(ctx: Context) -> Row:
         row.check("HDFS refused something", still == entries, f"{still} entries of {entries}")
         row.check(
             "the lander said so (WARNING, retrying) or stopped with an error",
-            "NSQuotaExceeded" in logs or "Quota" in logs,
+            "quota" in logs.lower() and ("retrying" in logs or "ERROR" in logs),
         )
         row.check(
             "no offset committed past what is published",

@@ -125,7 +125,10 @@ def run(ctx: Context) -> Row:
         recovered = run.probe.recovery(ended_at)
         row.recovery_s = None if recovered is None else round(recovered, 2)
         row.check("a valid POST accepted after", recovered is not None)
-        row.check(
-            "nothing unhandled in the collector's log", "Traceback" not in log_text(collector)
-        )
+        # aiohttp logs each request it cannot parse at ERROR with a traceback, after its 400:
+        # counted, not failed. Any other ERROR is a failure.
+        errors = [line for line in log_text(collector).splitlines() if '"level":"ERROR"' in line]
+        unparsed = [line for line in errors if '"Error handling request' in line]
+        row.notes.append(f"{len(unparsed)} ERROR lines with tracebacks from aiohttp's parser")
+        row.check("no other ERROR in the collector's log", len(errors) == len(unparsed))
     return run.row
