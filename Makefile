@@ -23,7 +23,7 @@ SPARK_SUBMIT = HADOOP_USER_NAME=$${HADOOP_USER_NAME:-$$(id -un)} PYSPARK_PYTHON=
 	--conf 'spark.executor.extraJavaOptions=$(SPARK_JAVA_OPTIONS)' --conf spark.log.level=WARN
 
 .PHONY: setup sdk-setup run serve test browser lint bench bench-validate bench-collector bench-lander \
-	bench-reports report compact stack-up stack-down stack-status
+	bench-reports report compact chaos stack-up stack-down stack-status
 
 ## setup: the venv with Surge and its dev tools, and the stack's jars (downloaded once)
 setup: $(INSTALLED)
@@ -82,6 +82,11 @@ bench-reports: setup
 ## browser: Debian's chromium for the browser tests, installed if missing (needs root)
 browser: $(INSTALLED)
 	$(PY) -m infra.browser install
+
+## chaos: every fault scenario on the local stack under load, reconciled (RELIABILITY.md);
+## CHAOS_ARGS: e.g. `--short broker_kill`, `--lock /tmp/stack.lock` (a flock per scenario)
+chaos: stack-up
+	$(PY) -m chaos $(CHAOS_ARGS)
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check .

@@ -25,7 +25,7 @@ def test_a_gap_an_overlap_a_short_file_and_a_missing_tail_are_each_found() -> No
     gap = check_files([_file(0, 0, 9), _file(0, 12, 19)], {0: 20})
     assert gap == ["partition 0: offsets 10-11 not landed"]
     overlap = check_files([_file(0, 0, 9), _file(0, 5, 19)], {0: 20})
-    assert len(overlap) == 1 and "overlaps" in overlap[0]
+    assert len(overlap) == 1 and "overlaps offsets before 10" in overlap[0]
     short = check_files([_file(0, 0, 9, rows=9)])
     assert len(short) == 1 and "9 rows for offsets 0-9" in short[0]
     tail = check_files([_file(0, 0, 9)], {0: 15, 3: 2})
@@ -40,6 +40,14 @@ def test_a_publish_split_over_hour_folders_holds_its_span_between_its_files() ->
     assert short == ["2 files: 9 rows for offsets 0-9 (partition 0)"]
     again = check_files([*publish, _file(0, 9, 9, rows=1, hour="00")], {0: 10})
     assert len(again) == 1 and "hr=00" in again[0] and "overlaps offsets before 10" in again[0]
+
+
+def test_the_interleaved_files_of_one_publish_pass_only_if_they_hold_every_offset() -> None:
+    # One publish, two hours: offsets 10 and 15 are late events of the earlier hour.
+    publish = [_file(0, 0, 9), _file(0, 10, 15, rows=2), _file(0, 11, 19, rows=8, hour="01")]
+    assert check_files(publish, {0: 20}) == []
+    short = [_file(0, 0, 9), _file(0, 10, 15, rows=2), _file(0, 11, 19, rows=7, hour="01")]
+    assert check_files(short, {0: 20}) == ["2 files: 9 rows for offsets 10-19 (partition 0)"]
 
 
 def test_without_end_offsets_only_overlaps_and_sizes_are_checked() -> None:
