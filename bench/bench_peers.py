@@ -1,0 +1,179 @@
+"""Surge against real peers and ceilings, side by side in one run (`make bench`): see BENCHMARKS.md.
+
+    python bench/bench_peers.py                  # everything at the issue's sizes (~25 min)
+    python bench/bench_peers.py --quick          # the same comparisons, small (~8 min)
+    python bench/bench_peers.py --only collector --runs 3 --phase-s 6
+
+Every figure is a ratio against a peer or a ceiling measured in the same run, the median of
+--runs runs, with the system under test alone on one core (bench/peers/tools.py SUT_CORE) and
+the broker, HDFS and the load generator on the other(s). Each run of each comparison takes the
+shared stack's lock for itself (do not wrap this command in `flock`): others' tests get the
+stack between them. Writes bench/results/<timestamp>.json (machine, commit, every run) and
+prints the table BENCHMARKS.md shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from peers import http_collectors, landers, reports, results
+from peers.tools import median, ratio, stack_lock, stack_off_the_sut_core
+from stack_cpu import DATANODE, KAFKA, NAMENODE, stack_jvms  # bench/ is sys.path[0]
+
+from infra.jars import classpath
+from infra.kafka import bootstrap
+from infra.settings import StackSettings
+
+SECTIONS = ("collector", "lander", "reports")
+
+
+def collector_section(args: argparse.Namespace, folder: Path) -> dict:
+    from peers.tools import go_peer
+
+    settings = StackSettings()
+    kafka = bootstrap(settings)
+    go_peer("vegeta"), go_peer("benthos")  # built once, outside the lock
+    vegeta = go_peer("vegeta")
+    tools_cp = classpath(settings.jar_cache, "kafka-tools")
+    topics = {name: f"bench.peers.{name}" for name in (*http_collectors.SERVERS, "producer")}
+    runs = []
+    for n in range(args.runs):
+        print(f"collector run {n + 1}/{args.runs}", flush=True)
+        run: dict = {}
+        with stack_lock(not args.no_lock), stack_off_the_sut_core(stack_jvms(KAFKA)):
+            http_collectors.recreate_topics(kafka, list(topics.values()), settings.topic_partitions)
+            try:
+                for name in http_collectors.SERVERS:
+                    run[name] = http_collectors.measure_server(
+                        name, vegeta, folder, kafka, topics[name], args.phase_s
+                    )
+                run["producer_performance"] = http_collectors.producer_performance(
+                    tools_cp, folder, kafka, topics["producer"], args.producer_records
+                )
+            finally:
+                http_collectors.delete_topics(kafka, list(topics.values()))
+        runs.append(run)
+    return {"runs": runs, "medians": _collector_medians(runs)}
+
+
+def _collector_medians(runs: list[dict]) -> dict:
+    def m(*path: str) -> float | None:
+        values = []
+        for run in runs:
+            node = run
+            for key in path:
+                node = node.get(key) if isinstance(node, dict) else None
+            values.append(node)
+        return median(values)
+
+    out = {}
+    for name in ("surge", "benthos"):
+        out[name] = {"max_eps": m(name, "max", "acked_eps")}
+        out[name]["cpu_us_per_event"] = m(name, "max", "cpu_us_per_event")
+        for share in (50, 70, 100):
+            for figure in ("p50_ms", "p99_ms", "acked_eps"):
+                out[name][f"at_{share}_{figure}"] = m(name, f"at_{share}", figure)
+    out["aiohttp_empty"] = {"max_eps": m("aiohttp_empty", "max", "acked_eps")}
+    out["aiohttp_empty"]["cpu_us_per_event"] = m("aiohttp_empty", "max", "cpu_us_per_event")
+    out["producer_performance"] = {
+        "records_per_s": m("producer_performance", "records_per_s"),
+        "cpu_us_per_event": m("producer_performance", "cpu_us_per_event"),
+    }
+    return out
+
+
+def collector_rows(c: dict) -> list[tuple]:
+    s, b = c["surge"], c["benthos"]
+    e, p = c["aiohttp_empty"], c["producer_performance"]
+    rows = [
+        ("collector events/s per core", s["max_eps"], "Benthos", b["max_eps"], ">= 1.2", 1.2),
+        ("collector CPU µs/event", s["cpu_us_per_event"], "Benthos", b["cpu_us_per_event"],
+         "<= 15 µs", None),
+    ]  # fmt: skip
+    for share in (50, 70, 100):
+        rows.append(
+            (f"collector p99 ms at {share} % of own max", s[f"at_{share}_p99_ms"], "Benthos",
+             b[f"at_{share}_p99_ms"], "", None)
+        )  # fmt: skip
+    rows += [
+        ("collector events/s vs empty aiohttp", s["max_eps"], "aiohttp+uvloop empty",
+         e["max_eps"], "", None),
+        ("collector events/s vs Kafka producer", s["max_eps"], "ProducerPerformance",
+         p["records_per_s"], "", None),
+        ("collector CPU µs/event vs producer", s["cpu_us_per_event"], "ProducerPerformance",
+         p["cpu_us_per_event"], "", None),
+    ]  # fmt: skip
+    return rows
+
+
+def print_table(rows: list[tuple]) -> str:
+    lines = [
+        "| figure | Surge | peer | peer's | Surge / peer | goal |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for figure, ours, peer, theirs, goal, _ in rows:
+        r = ratio(ours, theirs)
+        lines.append(
+            f"| {figure} | {_fmt(ours)} | {peer} | {_fmt(theirs)} | "
+            f"{'' if r is None else f'{r:.2f}'} | {goal} |"
+        )
+    text = "\n".join(lines)
+    print(text, flush=True)
+    return text
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.1f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, short phases")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="these sections")
+    parser.add_argument("--runs", type=int, default=3, help="runs per comparison (median)")
+    parser.add_argument("--phase-s", type=float, help="seconds per load phase (default 8, 4)")
+    parser.add_argument("--producer-records", type=int, help="ProducerPerformance's records")
+    parser.add_argument("--lander-events", type=int, help="pre-filled topic (default 5 M)")
+    parser.add_argument("--report-events", type=int, help="reports' data (default 10 M)")
+    parser.add_argument("--no-lock", action="store_true", help="the caller holds the lock")
+    args = parser.parse_args()
+    quick = args.quick
+    args.phase_s = args.phase_s or (4 if quick else 8)
+    args.producer_records = args.producer_records or (500_000 if quick else 2_000_000)
+    args.lander_events = args.lander_events or (500_000 if quick else 5_000_000)
+    args.report_events = args.report_events or (1_000_000 if quick else 10_000_000)
+    sections = args.only or list(SECTIONS)
+
+    out = {
+        "machine": results.machine(),
+        **results.commit(),
+        "options": vars(args),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    rows: list[tuple] = []
+    with tempfile.TemporaryDirectory(prefix="surge-peers-") as tmp:
+        folder = Path(tmp)
+        if "collector" in sections:
+            out["collector"] = collector_section(args, folder)
+            rows += collector_rows(out["collector"]["medians"])
+        if "lander" in sections:
+            out["lander"] = landers.section(args, folder)
+            rows += landers.rows(out["lander"]["medians"])
+        if "reports" in sections:
+            out["reports"] = reports.section(args)
+            rows += reports.rows(out["reports"]["medians"])
+    out["table"] = print_table(rows)
+    print(f"results: {results.save(out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

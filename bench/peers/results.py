@@ -1,0 +1,56 @@
+"""The facts of the machine and the commit a run measured, and the results file it writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+
+from peers.tools import REPO
+
+RESULTS = REPO / "bench" / "results"
+
+
+def _run(cmd: list[str]) -> str:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return (done.stdout + done.stderr).strip()
+
+
+def machine() -> dict:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"model name\s*:\s*(.+)", cpuinfo)
+    java = _run(["java", "-version"]).splitlines()
+    return {
+        "cpu_model": model[1] if model else platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "python": sys.version.split()[0],
+        "java": java[0] if java else "unknown",
+        "go": _run(["go", "version"]),
+        "load_average_at_start": os.getloadavg(),
+    }
+
+
+def commit() -> dict:
+    head = _run(["git", "-C", str(REPO), "rev-parse", "HEAD"])
+    dirty = bool(_run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"]))
+    return {"commit": head, "dirty": dirty}
+
+
+def save(results: dict) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS / f"{stamp}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return path
