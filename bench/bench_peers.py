@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from peers import http_collectors, landers, reports, results
-from peers.tools import median, ratio, stack_lock, stack_off_the_sut_core
-from stack_cpu import DATANODE, KAFKA, NAMENODE, stack_jvms  # bench/ is sys.path[0]
+from peers.tools import median, ratio, shared_stack_jvms, stack_lock, stack_off_the_sut_core
+from stack_cpu import DATANODE, KAFKA, NAMENODE  # bench/ is sys.path[0]
 
 from infra.jars import classpath
 from infra.kafka import bootstrap
@@ -42,12 +42,13 @@ def collector_section(args: argparse.Namespace, folder: Path) -> dict:
     vegeta = go_peer("vegeta")
     tools_cp = classpath(settings.jar_cache, "kafka-tools")
     topics = {name: f"bench.peers.{name}" for name in (*http_collectors.SERVERS, "producer")}
+    all_topics = [*topics.values(), f"{topics['surge']}.dlq"]
     runs = []
     for n in range(args.runs):
         print(f"collector run {n + 1}/{args.runs}", flush=True)
         run: dict = {}
-        with stack_lock(not args.no_lock), stack_off_the_sut_core(stack_jvms(KAFKA)):
-            http_collectors.recreate_topics(kafka, list(topics.values()), settings.topic_partitions)
+        with stack_lock(not args.no_lock), stack_off_the_sut_core(shared_stack_jvms(KAFKA)):
+            http_collectors.recreate_topics(kafka, all_topics, settings.topic_partitions)
             try:
                 for name in http_collectors.SERVERS:
                     run[name] = http_collectors.measure_server(
@@ -57,7 +58,7 @@ def collector_section(args: argparse.Namespace, folder: Path) -> dict:
                     tools_cp, folder, kafka, topics["producer"], args.producer_records
                 )
             finally:
-                http_collectors.delete_topics(kafka, list(topics.values()))
+                http_collectors.delete_topics(kafka, all_topics)
         runs.append(run)
     return {"runs": runs, "medians": _collector_medians(runs)}
 

@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # Build a Go peer of the benchmark from the Go module proxy, once, into a cache, and print the
 # path of its binary. Usage: bench/peers/build.sh benthos|vegeta
-# The cache key is the hash of the wrapper's files, so an edit here rebuilds.
+# The cache key is the hash of the wrapper's sources (go.sum only pins what go.mod names), so
+# an edit of them rebuilds.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${SURGE_PEERS_CACHE:-$HOME/.cache/surge/peers}
 name=$1
+mkdir -p "$cache"
+# One build at a time: a second bench started meanwhile waits for the first one's binary.
+exec 9>"$cache/.build.lock"
+flock 9
 case $name in
   benthos)
     key=$(cat "$here/benthos/main.go" "$here/benthos/go.mod" "$here/peercred/go.mod" \
-      $( [ -f "$here/benthos/go.sum" ] && echo "$here/benthos/go.sum") | sha256sum | cut -c1-12)
+      | sha256sum | cut -c1-12)
     out=$cache/benthos-$key
     if [ ! -x "$out/benthos" ]; then
       rm -rf "$out.build" && mkdir -p "$out.build"
       cp -r "$here/benthos" "$here/peercred" "$out.build/"
-      # -mod=mod: resolve and write go.sum in the build copy (go.sum may not be committed yet);
+      # -mod=mod: resolve the indirect requirements go.mod leaves out, in the build copy;
       # -checklinkname=0: Benthos's dependencies link to runtime internals newer Go hides.
       (cd "$out.build/benthos" && GOFLAGS=-mod=mod go build -trimpath \
         -ldflags=-checklinkname=0 -o benthos .) >&2

@@ -46,25 +46,16 @@ EVENTS_PER_REQUEST = 20
 DISTINCT_BODIES = 500
 CONNECTIONS = 64
 LOAD_SHARES = (0.5, 0.7, 1.0)
-ENRICHMENT = ("event_time", "received_at", "ip", "user_agent", "app_id", "schema_version")
 
 
 # -- the load --------------------------------------------------------------------------------
 
 
 def client_events(n: int) -> list[dict]:
-    """Events as a browser or app SDK sends them: the lander benchmark's flash-sale mix,
-    without what the collector adds."""
-    from bench_lander import EventMaker  # bench/ is on sys.path
+    """Events as a browser or app SDK sends them: shoppers' visits from the shared generator."""
+    from loadgen import events
 
-    maker = EventMaker(n)
-    out = []
-    for i in range(n):
-        event = maker.event(i)
-        for name in ENRICHMENT:
-            event.pop(name, None)
-        out.append(event)
-    return out
+    return list(events(n, seed=19))
 
 
 def write_targets(folder: Path, port: int) -> tuple[Path, float]:
@@ -100,7 +91,7 @@ def attack(
         pace = [f"-rate={max(1, round(rate_rps))}/1s", f"-workers={CONNECTIONS}"]
     with tempfile.NamedTemporaryFile(suffix=".bin") as results:
         cmd = [
-            str(vegeta), "attack", "-format=json", f"-targets={targets}", "-lazy",
+            str(vegeta), "attack", "-format=json", f"-targets={targets}",
             f"-duration={seconds}s", "-timeout=10s", f"-output={results.name}", *pace,
         ]  # fmt: skip
         cpu = cpu_seconds(proc)
@@ -178,6 +169,8 @@ def measure_server(
     proc = SERVERS[name](port, bootstrap, topic)
     try:
         wait_port(port)
+        if name == "surge":
+            _wait_ready(port)
         server = psutil.Process(proc.pid)
         attack(vegeta, targets, 3, None, server)  # warm-up: connections, caches, JIT-less Go
         top = attack(vegeta, targets, phase_s, None, server)
@@ -192,6 +185,21 @@ def measure_server(
         return result
     finally:
         stop(proc)
+
+
+def _wait_ready(port: int, timeout_s: float = 30) -> None:
+    """Until the collector says it reached Kafka (it answers 503 before)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        time.sleep(0.2)
+    raise RuntimeError("the collector did not get ready")
 
 
 def _line(r: dict) -> str:

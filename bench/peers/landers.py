@@ -21,12 +21,20 @@ import uuid
 from pathlib import Path
 
 from hdfs import InsecureClient
-from stack_cpu import DATANODE, KAFKA, NAMENODE, stack_jvms  # bench/ is sys.path[0]
+from stack_cpu import DATANODE, KAFKA, NAMENODE  # bench/ is sys.path[0]
 
 from infra.endpoints import Endpoints
 from infra.jars import classpath
 from infra.settings import StackSettings
-from peers.tools import HERE, REPO, median, pinned, ratio, stack_lock, stack_off_the_sut_core
+from peers.tools import (
+    HERE,
+    REPO,
+    median,
+    pinned,
+    shared_stack_jvms,
+    stack_lock,
+    stack_off_the_sut_core,
+)
 
 BENCH_LANDER = REPO / "bench" / "bench_lander.py"
 
@@ -78,7 +86,7 @@ def _mib(b: float | None) -> float | None:
 
 
 def _stack():
-    return stack_jvms(KAFKA, NAMENODE, DATANODE)
+    return shared_stack_jvms(KAFKA, NAMENODE, DATANODE)
 
 
 def fill(events: int) -> str:
@@ -172,5 +180,3 @@ def _delete_topic(endpoints: Endpoints, topic: str) -> None:
 
     delete_topics(endpoints.kafka_bootstrap, [topic, f"{topic}.dlq"])
 
-
-__all__ = ["ratio", "rows", "section"]

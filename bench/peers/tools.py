@@ -75,6 +75,18 @@ def stack_off_the_sut_core(procs: list[psutil.Process]) -> Iterator[None]:
                 proc.cpu_affinity(cores)
 
 
+def shared_stack_jvms(*names: str) -> list[psutil.Process]:
+    """The JVMs of the one shared stack (infra/jvm.py marks them -Dsurge.stack=<dir>:<name>),
+    whichever clone started it: bench/stack_cpu.py's stack_jvms only knows this clone's."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        for arg in proc.info["cmdline"] or ():
+            if arg.startswith("-Dsurge.stack=") and arg.rsplit(":", 1)[-1] in names:
+                found.append(proc)
+                break
+    return found
+
+
 def cpu_seconds(proc: psutil.Process) -> float:
     """User + system CPU of a process and its children (all threads), from /proc."""
     total = 0.0
