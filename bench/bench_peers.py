@@ -22,15 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from peers import http_collectors, landers, reports, results
+from peers import freshness, http_collectors, landers, reports, results
 from peers.tools import median, ratio, shared_stack_jvms, stack_lock, stack_off_the_sut_core
-from stack_cpu import DATANODE, KAFKA, NAMENODE  # bench/ is sys.path[0]
+from stack_cpu import KAFKA  # bench/ is sys.path[0]
 
+from infra.endpoints import Endpoints
 from infra.jars import classpath
 from infra.kafka import bootstrap
 from infra.settings import StackSettings
 
-SECTIONS = ("collector", "lander", "reports")
+SECTIONS = ("collector", "lander", "reports", "freshness")
 
 
 def collector_section(args: argparse.Namespace, folder: Path) -> dict:
@@ -113,6 +114,23 @@ def collector_rows(c: dict) -> list[tuple]:
     return rows
 
 
+def freshness_section(args: argparse.Namespace, folder: Path, surge_max: float | None) -> dict:
+    """One steady run at half the collector's max (when measured): the probes give the spread."""
+    from peers.tools import go_peer
+
+    endpoints = Endpoints.of_local(StackSettings())
+    load = (surge_max or 20_000) * 0.5
+    with stack_lock(not args.no_lock):
+        return freshness.measure(go_peer("vegeta"), folder, endpoints, load, args.fresh_s)
+
+
+def freshness_rows(f: dict) -> list[tuple]:
+    return [
+        ("freshness p50 s (2xx -> on HDFS)", f["p50_s"], "", None, "", None),
+        ("freshness p99 s (2xx -> on HDFS)", f["p99_s"], "", None, "<= 60 s", None),
+    ]
+
+
 def print_table(rows: list[tuple]) -> str:
     lines = [
         "| figure | Surge | peer | peer's | Surge / peer | goal |",
@@ -144,6 +162,7 @@ def main() -> int:
     parser.add_argument("--producer-records", type=int, help="ProducerPerformance's records")
     parser.add_argument("--lander-events", type=int, help="pre-filled topic (default 5 M)")
     parser.add_argument("--report-events", type=int, help="reports' data (default 10 M)")
+    parser.add_argument("--fresh-s", type=float, help="steady run of the freshness (90, 60)")
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lock")
     args = parser.parse_args()
     quick = args.quick
@@ -151,6 +170,7 @@ def main() -> int:
     args.producer_records = args.producer_records or (500_000 if quick else 2_000_000)
     args.lander_events = args.lander_events or (500_000 if quick else 5_000_000)
     args.report_events = args.report_events or (1_000_000 if quick else 10_000_000)
+    args.fresh_s = args.fresh_s or (60 if quick else 90)
     sections = args.only or list(SECTIONS)
 
     out = {
@@ -168,11 +188,17 @@ def main() -> int:
         if "lander" in sections:
             out["lander"] = landers.section(args, folder)
             rows += landers.rows(out["lander"]["medians"])
+        if "freshness" in sections:
+            surge = out.get("collector", {}).get("medians", {}).get("surge", {})
+            out["freshness"] = freshness_section(args, folder, surge.get("max_eps"))
+            rows += freshness_rows(out["freshness"])
         if "reports" in sections:
             out["reports"] = reports.section(args)
             rows += reports.rows(out["reports"]["medians"])
     out["table"] = print_table(rows)
-    print(f"results: {results.save(out)}")
+    saved = results.save(out)
+    results.update_benchmarks_md(out, saved)
+    print(f"results: {saved} (and the table in BENCHMARKS.md)")
     return 0
 
 

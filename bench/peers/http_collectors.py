@@ -194,10 +194,13 @@ def _wait_ready(port: int, timeout_s: float = 30) -> None:
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, urllib.error.URLError):
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as answer:
-                if answer.status == 200:
-                    return
+        url = f"http://127.0.0.1:{port}/readyz"
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=2) as answer,
+        ):
+            if answer.status == 200:
+                return
         time.sleep(0.2)
     raise RuntimeError("the collector did not get ready")
 
@@ -221,9 +224,9 @@ def producer_performance(
     """Kafka's ProducerPerformance on the SUT core, sending the collector's records."""
     payloads = folder / "payloads.txt"
     if not payloads.exists():
-        from collector.records import event_record
-
         from bench_lander import EventMaker
+
+        from collector.records import event_record
 
         maker = EventMaker(20_000)
         with payloads.open("wb") as out:

@@ -179,4 +179,3 @@ def _delete_topic(endpoints: Endpoints, topic: str) -> None:
     from peers.http_collectors import delete_topics
 
     delete_topics(endpoints.kafka_bootstrap, [topic, f"{topic}.dlq"])
-

@@ -214,9 +214,14 @@ def _payments(events: pl.DataFrame) -> pl.DataFrame:
     return (
         _first_by_order(paid)
         .select(
-            "order_id", "event_id", "event_time", "amount",
-            pl.col("platform").fill_null("(none)"), "device_id", _buyer().alias("buyer"),
-        )  # fmt: skip
+            "order_id",
+            "event_id",
+            "event_time",
+            "amount",
+            pl.col("platform").fill_null("(none)"),
+            "device_id",
+            _buyer().alias("buyer"),
+        )
         .collect()
     )
 
@@ -233,10 +238,14 @@ def _money(events: pl.DataFrame, payments: pl.DataFrame) -> pl.DataFrame:
         .explode("items", "line")
         .unnest("items")
         .select(
-            "order_id", "order_device", "line", "sku",
-            pl.col("category").fill_null("(unknown)"), "quantity",
+            "order_id",
+            "order_device",
+            "line",
+            "sku",
+            pl.col("category").fill_null("(unknown)"),
+            "quantity",
             (pl.col("price").cast(pl.Float64) * pl.col("quantity")).alias("value"),
-        )  # fmt: skip
+        )
     )
     paid = payments.lazy().filter(pl.col("amount").is_not_null())
     refunds = events.lazy().filter(
@@ -247,15 +256,22 @@ def _money(events: pl.DataFrame, payments: pl.DataFrame) -> pl.DataFrame:
     m = pl.concat(
         [
             paid.select(
-                pl.lit("payment_succeeded").alias("kind"), "event_id", "order_id", "platform",
-                "buyer", pl.col("amount").alias("total"),
-            ),
-            refunds.select(
-                pl.lit("refund").alias("kind"), "event_id", "order_id",
-                pl.col("platform").fill_null("(none)"), _buyer().alias("buyer"),
+                pl.lit("payment_succeeded").alias("kind"),
+                "event_id",
+                "order_id",
+                "platform",
+                "buyer",
                 pl.col("amount").alias("total"),
             ),
-        ]  # fmt: skip
+            refunds.select(
+                pl.lit("refund").alias("kind"),
+                "event_id",
+                "order_id",
+                pl.col("platform").fill_null("(none)"),
+                _buyer().alias("buyer"),
+                pl.col("amount").alias("total"),
+            ),
+        ]
     )
     value = pl.col("value").fill_null(0)
     upto = value.cum_sum().over("event_id", order_by="line")
@@ -320,18 +336,24 @@ def _top_products(events: pl.DataFrame, money: pl.DataFrame) -> pl.DataFrame:
     rows = pl.concat(
         [
             looked.select(
-                "sku", "category", "device_id",
+                "sku",
+                "category",
+                "device_id",
                 (pl.col("type") == "product_view").cast(pl.Int64).alias("views"),
                 (pl.col("type") == "add_to_cart").cast(pl.Int64).alias("add_to_carts"),
-                pl.lit(0, pl.Int64).alias("units_sold"), pl.lit(0.0).alias("revenue"),
+                pl.lit(0, pl.Int64).alias("units_sold"),
+                pl.lit(0.0).alias("revenue"),
             ),
             bought.select(
-                "sku", "category", pl.col("order_device").alias("device_id"),
-                pl.lit(0, pl.Int64).alias("views"), pl.lit(0, pl.Int64).alias("add_to_carts"),
+                "sku",
+                "category",
+                pl.col("order_device").alias("device_id"),
+                pl.lit(0, pl.Int64).alias("views"),
+                pl.lit(0, pl.Int64).alias("add_to_carts"),
                 pl.col("quantity").cast(pl.Int64).alias("units_sold"),
                 pl.col("amount").alias("revenue"),
             ),
-        ]  # fmt: skip
+        ]
     )
     by_device = rows.group_by("sku", "device_id").agg(
         pl.col("category").min(), pl.col("views", "add_to_carts", "units_sold", "revenue").sum()

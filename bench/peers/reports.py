@@ -45,9 +45,11 @@ def section(args) -> dict:
         polars = _run_polars(root, base / f"polars-{n}")
         if polars is not None:
             run["polars_s"], run["polars_totals"] = polars["total_s"], polars["totals"]
+        run["totals_agree"] = _same(duck["totals"], run.get("polars_totals"))
         print(
             f"  run {k + 1}: spark {run['spark_s']:.1f} s, duckdb {run['duckdb_s']:.1f} s, "
-            f"polars {run.get('polars_s', float('nan')):.1f} s",
+            f"polars {run.get('polars_s', float('nan')):.1f} s; DuckDB's and Polars' totals "
+            f"{'agree' if run['totals_agree'] else 'DIFFER'}",
             flush=True,
         )
         runs.append(run)
@@ -67,6 +69,22 @@ def _run_polars(root: Path, out: Path) -> dict | None:
     started = time.monotonic()
     totals = polars_reports.run(root, out, THREADS)
     return {"total_s": time.monotonic() - started, "totals": totals}
+
+
+def _same(duck: dict, polars: dict | None) -> bool:
+    """The cross-check totals agree, to the cent (DuckDB keeps decimals, Polars floats)."""
+    if polars is None:
+        return False
+
+    def flat(node) -> list:
+        if isinstance(node, dict):
+            return [x for key in sorted(node) if key != "events" for x in flat(node[key])]
+        if isinstance(node, list | tuple):
+            return [x for item in node for x in flat(item)]
+        return [node]
+
+    pairs = zip(flat(duck), flat(polars), strict=True)
+    return all(a == b if isinstance(a, str) else abs(float(a) - float(b)) < 0.011 for a, b in pairs)
 
 
 def rows(m: dict) -> list[tuple]:

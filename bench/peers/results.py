@@ -54,3 +54,29 @@ def save(results: dict) -> Path:
     path = RESULTS / f"{stamp}.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return path
+
+
+BENCHMARKS_MD = REPO / "BENCHMARKS.md"
+TABLE_START, TABLE_END = "<!-- latest table: start -->", "<!-- latest table: end -->"
+
+
+def update_benchmarks_md(results: dict, saved: Path) -> None:
+    """Put this run's table between the markers of BENCHMARKS.md, with what it ran on."""
+    m = results["machine"]
+    load = ", ".join(f"{x:.1f}" for x in m["load_average_at_start"])
+    head = (
+        f"Run of {results['started']} at commit `{results['commit'][:10]}`"
+        f"{' (uncommitted changes)' if results['dirty'] else ''}, options "
+        f"`{_options(results['options'])}`; {m['cpu_model']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, {m['java']}, "
+        f"{m['go']}; load average at the start {load}. "
+        f"Every run: `{saved.relative_to(REPO)}`."
+    )
+    text = BENCHMARKS_MD.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    BENCHMARKS_MD.write_text(f"{text[:start]}\n{head}\n\n{results['table']}\n{text[end:]}")
+
+
+def _options(options: dict) -> str:
+    shown = {k: v for k, v in options.items() if v not in (None, False) and k != "only"}
+    return " ".join(f"{k}={v}" for k, v in shown.items())
