@@ -87,8 +87,9 @@ def _same(duck: dict, polars: dict | None) -> bool:
     return all(a == b if isinstance(a, str) else abs(float(a) - float(b)) < 0.011 for a, b in pairs)
 
 
-def rows(m: dict) -> list[tuple]:
+def rows(section: dict) -> list[tuple]:
+    m, size = section["medians"], f"reports seconds ({section['events'] / 1e6:g} M events)"
     return [
-        ("reports seconds (10 M events)", m["spark"], "DuckDB", m["duckdb"], "<= 2", 2.0),
-        ("reports seconds (10 M events)", m["spark"], "Polars", m["polars"], "", None),
+        (size, m["spark"], "DuckDB", m["duckdb"], "<= 2", 2.0),
+        (size, m["spark"], "Polars", m["polars"], "", None),
     ]
