@@ -15,9 +15,11 @@ prints the table BENCHMARKS.md shows.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -168,6 +170,9 @@ def main() -> int:
     parser.add_argument("--fresh-s", type=float, help="steady run of the freshness (90, 60)")
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lock")
     args = parser.parse_args()
+    # A SIGTERM (timeout, Ctrl-C's cousin) unwinds like an exception: topics, folders and
+    # the stack's core affinity are put back by the `finally` blocks.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     quick = args.quick
     args.phase_s = args.phase_s or (4 if quick else 8)
     args.producer_records = args.producer_records or (500_000 if quick else 2_000_000)
@@ -181,23 +186,32 @@ def main() -> int:
         **results.commit(),
         "options": vars(args),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "started_utc": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
     }
     rows: list[tuple] = []
+
+    def freshness_of(a: argparse.Namespace, folder: Path) -> dict:
+        surge = out.get("collector", {}).get("medians", {}).get("surge", {})
+        return freshness_section(a, folder, surge.get("max_eps"))
+
+    steps = {
+        "collector": (collector_section, lambda s: collector_rows(s["medians"])),
+        "lander": (landers.section, lambda s: landers.rows(s["medians"])),
+        "freshness": (freshness_of, freshness_rows),
+        "reports": (lambda a, _: reports.section(a), reports.rows),
+    }
     with tempfile.TemporaryDirectory(prefix="surge-peers-") as tmp:
-        folder = Path(tmp)
-        if "collector" in sections:
-            out["collector"] = collector_section(args, folder)
-            rows += collector_rows(out["collector"]["medians"])
-        if "lander" in sections:
-            out["lander"] = landers.section(args, folder)
-            rows += landers.rows(out["lander"]["medians"])
-        if "freshness" in sections:
-            surge = out.get("collector", {}).get("medians", {}).get("surge", {})
-            out["freshness"] = freshness_section(args, folder, surge.get("max_eps"))
-            rows += freshness_rows(out["freshness"])
-        if "reports" in sections:
-            out["reports"] = reports.section(args)
-            rows += reports.rows(out["reports"])
+        for name in SECTIONS:
+            if name not in sections:
+                continue
+            measure, to_rows = steps[name]
+            try:
+                out[name] = measure(args, Path(tmp))
+                rows += to_rows(out[name])
+            except Exception as error:  # one peer's failure leaves the others' figures
+                traceback.print_exc()
+                out[name] = {"error": repr(error)}
+            results.save(out, partial=True)  # what is measured so far survives an interruption
     out["table"] = print_table(rows)
     saved = results.save(out)
     results.update_benchmarks_md(out, saved)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import platform
@@ -48,10 +47,13 @@ def commit() -> dict:
     return {"commit": head, "dirty": dirty}
 
 
-def save(results: dict) -> Path:
+def save(results: dict, partial: bool = False) -> Path:
+    """bench/results/<start time>.json; while the run goes on, <start time>.partial.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"{stamp}.json"
+    stamp = results["started_utc"]
+    path = RESULTS / f"{stamp}{'.partial' if partial else ''}.json"
+    if not partial:
+        (RESULTS / f"{stamp}.partial.json").unlink(missing_ok=True)
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return path
 
