@@ -31,6 +31,7 @@ PY_SPY = str(Path(sys.executable).with_name("py-spy"))
 def summarize(collapsed: Path, top: int) -> str:
     """Self and inclusive shares by function of py-spy's collapsed stacks."""
     own, inclusive, total = collections.Counter(), collections.Counter(), 0
+    by_file = collections.Counter()
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         n = int(count)
@@ -38,13 +39,20 @@ def summarize(collapsed: Path, top: int) -> str:
         total += n
         if frames:
             own[frames[-1]] += n
+            by_file[_file(frames[-1])] += n
         for frame in set(frames):
             inclusive[frame] += n
     lines = [f"{total} samples", "self:"]
     lines += [f"  {n / total:6.1%}  {f}" for f, n in own.most_common(top)]
+    lines.append("self, by file or library:")
+    lines += [f"  {n / total:6.1%}  {f}" for f, n in by_file.most_common(top)]
     lines.append("inclusive:")
     lines += [f"  {n / total:6.1%}  {f}" for f, n in inclusive.most_common(top)]
     return "\n".join(lines)
+
+
+def _file(short: str) -> str:
+    return short.rpartition(" (")[2].rstrip(")") or short
 
 
 def _short(frame: str) -> str:
