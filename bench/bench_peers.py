@@ -15,6 +15,7 @@ prints the table BENCHMARKS.md shows.
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import tempfile
@@ -168,6 +169,15 @@ def main() -> int:
     parser.add_argument("--lander-events", type=int, help="pre-filled topic (default 5 M)")
     parser.add_argument("--report-events", type=int, help="reports' data (default 10 M)")
     parser.add_argument("--fresh-s", type=float, help="steady run of the freshness (90, 60)")
+    parser.add_argument(
+        "--merge",
+        type=Path,
+        action="append",
+        help="take the sections not run now from this earlier results file (the last given wins)",
+    )
+    parser.add_argument(
+        "--table-only", action="store_true", help="measure nothing: the table of the --merge files"
+    )
     parser.add_argument("--no-lock", action="store_true", help="the caller holds the lock")
     args = parser.parse_args()
     # A SIGTERM (timeout, Ctrl-C's cousin) unwinds like an exception: topics, folders and
@@ -179,7 +189,7 @@ def main() -> int:
     args.lander_events = args.lander_events or (500_000 if quick else 5_000_000)
     args.report_events = args.report_events or (1_000_000 if quick else 10_000_000)
     args.fresh_s = args.fresh_s or (60 if quick else 90)
-    sections = args.only or list(SECTIONS)
+    sections = [] if args.table_only else args.only or list(SECTIONS)
 
     out = {
         "machine": results.machine(),
@@ -188,7 +198,7 @@ def main() -> int:
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "started_utc": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
     }
-    rows: list[tuple] = []
+    rows: dict[str, list[tuple]] = {}
 
     def freshness_of(a: argparse.Namespace, folder: Path) -> dict:
         surge = out.get("collector", {}).get("medians", {}).get("surge", {})
@@ -202,17 +212,24 @@ def main() -> int:
     }
     with tempfile.TemporaryDirectory(prefix="surge-peers-") as tmp:
         for name in SECTIONS:
+            measure, to_rows = steps[name]
             if name not in sections:
                 continue
-            measure, to_rows = steps[name]
             try:
                 out[name] = measure(args, Path(tmp))
-                rows += to_rows(out[name])
+                rows[name] = to_rows(out[name])
             except Exception as error:  # one peer's failure leaves the others' figures
                 traceback.print_exc()
                 out[name] = {"error": repr(error)}
             results.save(out, partial=True)  # what is measured so far survives an interruption
-    out["table"] = print_table(rows)
+    for name in SECTIONS:  # read at the end: an earlier run may have finished meanwhile
+        for path in [] if name in sections else reversed(args.merge or []):
+            earlier = json.loads(path.read_text()).get(name)
+            if earlier and "error" not in earlier:
+                out[name] = {**earlier, "merged_from": str(path)}
+                rows[name] = steps[name][1](out[name])
+                break
+    out["table"] = print_table([row for name in SECTIONS for row in rows.get(name, [])])
     saved = results.save(out)
     results.update_benchmarks_md(out, saved)
     print(f"results: {saved} (and the table in BENCHMARKS.md)")
