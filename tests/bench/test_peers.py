@@ -8,7 +8,7 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 sys.path.insert(0, str(BENCH))
 
 import bench_reports  # noqa: E402
-from peers import polars_reports, profile, reports  # noqa: E402
+from peers import cpu_profile, polars_reports, reports  # noqa: E402
 
 
 def test_polars_reports_agree_with_duckdb(tmp_path):
@@ -36,7 +36,7 @@ def test_profile_summary_counts_self_and_inclusive_time(tmp_path):
         "main (app.py:1);handle (routes.py:5) 10\n"
         "main (app.py:1);write (libc.so.6) 60\n"
     )
-    text = profile.summarize(stacks, top=10)
+    text = cpu_profile.summarize(stacks, top=10)
     assert "100 samples" in text
     self_part, inclusive = text.split("inclusive:")
     assert "60.0%  write (libc.so.6)" in self_part

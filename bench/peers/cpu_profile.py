@@ -1,7 +1,7 @@
 """Where the collector's or the lander's CPU goes, with py-spy, under the bench's conditions.
 
-    python bench/peers/profile.py collector [--eps 15000] [--seconds 15]
-    python bench/peers/profile.py lander [--events 500000]
+    python bench/peers/cpu_profile.py collector [--eps 15000] [--seconds 15]
+    python bench/peers/cpu_profile.py lander [--events 500000]
 
 collector: one worker on the SUT core under vegeta's open-loop load at --eps; lander:
 bench/bench_lander.py on the SUT core landing a fresh topic. py-spy samples the process
