@@ -22,8 +22,8 @@ SPARK_SUBMIT = HADOOP_USER_NAME=$${HADOOP_USER_NAME:-$$(id -un)} PYSPARK_PYTHON=
 	--driver-java-options '$(SPARK_JAVA_OPTIONS)' \
 	--conf 'spark.executor.extraJavaOptions=$(SPARK_JAVA_OPTIONS)' --conf spark.log.level=WARN
 
-.PHONY: setup sdk-setup run serve test browser lint bench bench-validate bench-collector bench-lander \
-	bench-reports report compact chaos stack-up stack-down stack-status
+.PHONY: setup sdk-setup run serve test browser lint bench bench-quick bench-all bench-validate \
+	bench-collector bench-lander bench-reports report compact chaos stack-up stack-down stack-status
 
 ## setup: the venv with Surge and its dev tools, and the stack's jars (downloaded once)
 setup: $(INSTALLED)
@@ -64,8 +64,17 @@ compact: setup
 	@test -n "$(DATE)" || { echo "usage: make compact DATE=YYYY-MM-DD" >&2; exit 2; }
 	$(SPARK_SUBMIT) batch/compact.py --date $(DATE) --events $(HDFS)/surge/events
 
-## bench: every benchmark at the sizes of the issues (speed goals are measured here, not in tests)
-bench: bench-validate bench-collector bench-lander bench-reports
+## bench: Surge against its peers (Benthos, Spark Structured Streaming, DuckDB, Polars) and ceilings
+## (Kafka's ProducerPerformance, an empty aiohttp server), side by side: see BENCHMARKS.md.
+## The peers are built or fetched on first use. BENCH_ARGS=--quick for a short run.
+bench: stack-up
+	$(PY) bench/bench_peers.py $(BENCH_ARGS)
+
+bench-quick: stack-up
+	$(PY) bench/bench_peers.py --quick $(BENCH_ARGS)
+
+## bench-all: the single-stage benchmarks at the sizes of their issues
+bench-all: bench-validate bench-collector bench-lander bench-reports
 
 bench-validate: setup
 	$(PY) bench/bench_validate.py

@@ -501,6 +501,7 @@ def run_duckdb(root: Path, out: Path, threads: int, memory: str) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}; SET memory_limit = '{memory}'; SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     params = {"files": files, "start": day.start, "end": day.end}
     started = time.monotonic()
     for statement in DUCK_SQL.replace("{out}", str(out)).split(";\n"):
