@@ -66,10 +66,15 @@ def update_benchmarks_md(results: dict, saved: Path) -> None:
     """Put this run's table between the markers of BENCHMARKS.md, with what it ran on."""
     m = results["machine"]
     load = ", ".join(f"{x:.1f}" for x in m["load_average_at_start"])
+    options = results["options"]
+    if options.get("table_only"):  # each section's options are in the file it came from
+        ran = "Sections of " + ", ".join(f"`{Path(f).name}`" for f in options["merge"])
+    else:
+        ran = f"Run of {results['started']}, options `{_options(options)}`"
     head = (
-        f"Run of {results['started']} at commit `{results['commit'][:10]}`"
-        f"{' (uncommitted changes)' if results['dirty'] else ''}, options "
-        f"`{_options(results['options'])}`; {m['cpu_model']}, {m['cores']} cores, "
+        f"{ran}, at commit `{results['commit'][:10]}`"
+        f"{' (uncommitted changes)' if results['dirty'] else ''}; {m['cpu_model']}, "
+        f"{m['cores']} cores, "
         f"{m['memory_gib']} GiB, Linux {m['kernel']}, Python {m['python']}, {m['java']}, "
         f"{m['go']}; load average at the start {load}. "
         f"Every run: `{saved.relative_to(REPO)}`."
