@@ -83,7 +83,8 @@ def to_event(
         return call
     kind = call.get("type") or call_type
     if kind == "track":
-        event_type = mapping.track_events.get(call.get("event"))  # type: ignore[arg-type]
+        name = call.get("event")
+        event_type = mapping.track_events.get(name) if type(name) is str else None
         if event_type is None:
             return _UNMAPPED
         event = _common(call, event_type, mapping, sent_at)

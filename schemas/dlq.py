@@ -6,8 +6,8 @@ cannot be a row. One consumer reads both; ``stage`` tells them apart, ``source``
 that stage the input was. The fields are ``FIELDS`` (documented in schemas/README.md).
 
 A letter never carries a write key (a credential, and the DLQ has more readers than the
-collector's settings): it names the app instead, and a ``write_key`` field of the input is
-removed from ``raw``.
+collector's settings): it names the app instead, and a top-level ``write_key`` (or Segment's
+``writeKey``) field of the input is removed from ``raw``.
 
 ``reason`` is a closed set (``Reason``): the label of both stages' rejection metrics, and what
 a consumer of the DLQ can switch on. ``message`` says what exactly, for a human.
@@ -23,6 +23,8 @@ import orjson
 
 # Inputs larger than this (as JSON) are kept as the first RAW_MAX_BYTES of their text.
 RAW_MAX_BYTES = 64 * 1024
+# A write key as Surge's API and Segment's SDKs spell it: never kept in a letter's `raw`.
+CREDENTIALS = frozenset({"write_key", "writeKey"})
 MESSAGE_MAX_CHARS = 1024  # messages quote client values: a letter stays small
 
 
@@ -65,7 +67,7 @@ FIELDS = {
     "source": "where in the stage: the collector's `{index, ip, user_agent}` (the event's "
     "place in its request), the lander's `{topic, partition, offset}`",
     "raw": "the input as it came, when it is JSON of at most "
-    f"{RAW_MAX_BYTES // 1024} KiB, with any top-level `write_key` removed; else null",
+    f"{RAW_MAX_BYTES // 1024} KiB, with any top-level `write_key` or `writeKey` removed; else null",
     "raw_text": "else its text (bytes that are not UTF-8 escaped as `\\xNN`), cut at "
     f"{RAW_MAX_BYTES // 1024} KiB; null when `raw` holds it",
     "raw_bytes": "the size of the input (as received, or as JSON); null when not known",
@@ -111,8 +113,8 @@ def _raw_fields(raw: Any) -> dict[str, Any]:
             return _as_text(raw, len(raw))
     else:
         value = raw
-    if type(value) is dict and "write_key" in value:
-        value = {k: v for k, v in value.items() if k != "write_key"}
+    if type(value) is dict and not CREDENTIALS.isdisjoint(value):
+        value = {k: v for k, v in value.items() if k not in CREDENTIALS}
     try:
         encoded = orjson.dumps(value)
     except orjson.JSONEncodeError:  # nested past what orjson writes

@@ -245,6 +245,12 @@ def test_calls_the_reports_cannot_use_are_dropped_and_counted():
     assert set(mapped.dropped) <= set(contract.DROPPED)  # every reason is documented
 
 
+def test_a_track_whose_event_name_is_not_a_string_is_an_unknown_name():
+    for name in (["Product Viewed"], {"n": 1}, 7, None):
+        mapped = to_catalogue([track(name, {})], MAPPING)
+        assert (mapped.events, mapped.dropped) == ([], {"track_unmapped": 1})
+
+
 def test_bad_calls_are_passed_on_for_the_validator_to_reject(validator):
     no_price = track("Product Added", {"sku": "LIP-1", "category": "lipstick"})
     no_device = call("page")

@@ -61,6 +61,7 @@ def test_a_write_key_of_the_input_is_removed():
     for raw in (
         {"write_key": "wk_live_1", "type": "x"},
         b'{"write_key": "wk_live_1", "type": "x"}',
+        {"writeKey": "wk_live_1", "type": "x"},  # as analytics.js puts it in every call
     ):
         value = _letter(raw, Stage.COLLECTOR)
         assert value["raw"] == {"type": "x"}
