@@ -297,10 +297,10 @@ def _spark_totals(spark, reports: Path) -> dict:
         path = f"file://{reports / name / f'dt={DATE}'}"
         return list(spark.read.parquet(path).where(where).selectExpr(*columns.split(",")).first())
 
-    return _named_totals(one)
+    return named_totals(one)
 
 
-def _named_totals(one) -> dict:
+def named_totals(one) -> dict:
     everything = "platform = '(all)' AND campaign_source = '(all)'"
     # A SKU's revenue is compared to the cent: DuckDB divides decimals in double precision, so
     # its shares of an order can differ from Spark's exact decimal ones by 0.0001.
@@ -514,7 +514,7 @@ def run_duckdb(root: Path, out: Path, threads: int, memory: str) -> dict:
         sql = f"SELECT {columns} FROM '{out}/{name}.parquet' WHERE {where}"
         return list(con.execute(sql).fetchone())
 
-    totals = _named_totals(one)
+    totals = named_totals(one)
     events = con.execute("SELECT count(*) FROM events").fetchone()[0]
     con.close()
     return {"total_s": total_s, "events": events, "totals": totals}

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("collector", "stream", "batch", "schemas", "infra")
+PACKAGES = ("collector", "stream", "batch", "schemas", "infra", "loadgen", "chaos")
 SCRIPT_DIRS = ("bench",)  # scripts that import each other as top-level modules
 LAYOUT = ("tests", *PACKAGES, *SCRIPT_DIRS)
 

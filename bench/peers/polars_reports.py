@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("POLARS_MAX_THREADS", "2")  # before the import: the pool is sized once
 
 import polars as pl
-from bench_reports import DATE, TZ, _named_totals  # bench/ is sys.path[0]
+from bench_reports import DATE, TZ, named_totals  # bench/ is sys.path[0]
 
 from batch.day import BusinessDay, hour_folder
 
@@ -386,6 +386,6 @@ def _totals(out: Path, events: int) -> dict:
         sql = f"SELECT {columns} FROM '{out}/{name}.parquet' WHERE {where}"
         return [round(v, 2) if isinstance(v, float) else v for v in con.execute(sql).fetchone()]
 
-    totals = _named_totals(one)
+    totals = named_totals(one)
     con.close()
     return {"events": events, **totals}

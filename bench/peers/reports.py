@@ -45,7 +45,7 @@ def section(args) -> dict:
         polars = _run_polars(root, base / f"polars-{n}")
         if polars is not None:
             run["polars_s"], run["polars_totals"] = polars["total_s"], polars["totals"]
-        run["totals_agree"] = _same(duck["totals"], run.get("polars_totals"))
+        run["totals_agree"] = totals_agree(duck["totals"], run.get("polars_totals"))
         print(
             f"  run {k + 1}: spark {run['spark_s']:.1f} s, duckdb {run['duckdb_s']:.1f} s, "
             f"polars {run.get('polars_s', float('nan')):.1f} s; DuckDB's and Polars' totals "
@@ -71,7 +71,7 @@ def _run_polars(root: Path, out: Path) -> dict | None:
     return {"total_s": time.monotonic() - started, "totals": totals}
 
 
-def _same(duck: dict, polars: dict | None) -> bool:
+def totals_agree(duck: dict, polars: dict | None) -> bool:
     """The cross-check totals agree, to the cent (DuckDB keeps decimals, Polars floats)."""
     if polars is None:
         return False

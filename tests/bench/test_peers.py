@@ -16,17 +16,19 @@ def test_polars_reports_agree_with_duckdb(tmp_path):
     duck = bench_reports.run_duckdb(root, tmp_path / "duck", 2, "1GB")
     polars = polars_reports.run(root, tmp_path / "polars", 2)
     assert polars["events"] == duck["events"]
-    assert reports._same(duck["totals"], polars)
+    assert reports.totals_agree(duck["totals"], polars)
     for name in ("traffic_daily", "traffic_minute", "funnel_daily", "sales_daily"):
         assert (tmp_path / "polars" / f"{name}.parquet").stat().st_size > 0
 
 
 def test_totals_that_differ_by_more_than_a_cent_are_told():
     duck = {"sales": [100.0, 3], "top": ["SKU-1", 10.0, 2]}
-    assert reports._same(duck, {"events": 5, "sales": [100.004, 3], "top": ["SKU-1", 10.0, 2]})
-    assert not reports._same(duck, {"sales": [100.05, 3], "top": ["SKU-1", 10.0, 2]})
-    assert not reports._same(duck, {"sales": [100.0, 3], "top": ["SKU-2", 10.0, 2]})
-    assert not reports._same(duck, None)
+    assert reports.totals_agree(
+        duck, {"events": 5, "sales": [100.004, 3], "top": ["SKU-1", 10.0, 2]}
+    )
+    assert not reports.totals_agree(duck, {"sales": [100.05, 3], "top": ["SKU-1", 10.0, 2]})
+    assert not reports.totals_agree(duck, {"sales": [100.0, 3], "top": ["SKU-2", 10.0, 2]})
+    assert not reports.totals_agree(duck, None)
 
 
 def test_profile_summary_counts_self_and_inclusive_time(tmp_path):
