@@ -2,9 +2,9 @@
 straight from the connection's bytes, before aiohttp parses them into a request.
 
 Why: a 503 that goes through aiohttp (parser, request object, middlewares, response) costs the
-worker ~100 µs of CPU, a sixth of an admitted 20-event batch (bench/bench_answer_cost.py). At
-three times the worker's capacity the shed answers alone took ~0.6 of a core, taken from the
-requests it had admitted. Answered here, a shed request costs a few byte searches.
+worker a good share of an admitted batch's CPU (bench/bench_answer_cost.py measures it), and
+under a surge many times its capacity those answers alone would take the CPU from the requests
+it admitted. Answered here, a shed request costs a few byte searches.
 
 A request is answered here only when all of these hold, else its bytes go to aiohttp untouched
 (whose request path still sheds, the expensive way):

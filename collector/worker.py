@@ -107,7 +107,7 @@ def _tune_gc(threshold: int):
     """Once the worker is up: its long-lived objects (modules, schemas, the producer) out of
     the collector's sight, and collections less often. Parsed events hold no cycles and die
     young; with Python's default (a collection every 700 allocations) the cyclic collector
-    took 6-8 % of a worker's CPU under load, measured with gc.callbacks."""
+    took a measurable share of a worker's CPU under load (gc.callbacks tells)."""
 
     async def on_startup(app: web.Application) -> None:
         if threshold:

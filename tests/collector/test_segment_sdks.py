@@ -21,11 +21,11 @@ import pytest
 from aiohttp import ClientSession, web
 
 from collector.settings import CollectorSettings
+from infra.browser import chromium_path
 
 pytestmark = pytest.mark.integration
 
 SDK_DIR = Path(__file__).resolve().parents[1] / "sdk"
-CHROMIUM = "/usr/bin/chromium"
 
 
 def need(ok: bool, what: str) -> None:
@@ -155,8 +155,9 @@ def test_analytics_node_lands_mapped_and_retries_a_429_after_retry_after(
 
 @pytest.fixture(scope="module")
 def chromium(node) -> str:
-    need(Path(CHROMIUM).exists(), "chromium (Debian's package)")
-    return CHROMIUM
+    found = chromium_path()
+    need(found is not None, "chromium (Debian's package: make browser)")
+    return found
 
 
 def _page_server(sdk_dist: Path) -> Callable:

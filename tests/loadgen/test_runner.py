@@ -94,8 +94,10 @@ def test_requests_leave_on_schedule_while_the_server_stalls():
     # Open loop: the k-th request arrived k x 25 ms after the first, stalled or not (give or
     # take the loop's own hiccups: when the release answers 40 requests at once, say).
     late = [at - first - k * 0.025 for k, at in arrivals]
-    assert max(abs(x) for x in late) < 0.15
-    assert sorted(abs(x) for x in late)[40] < 0.03
+    # Wide margins: the test shares 2 cores with whatever else runs; a closed loop would be
+    # a whole second late.
+    assert max(abs(x) for x in late) < 0.4
+    assert sorted(abs(x) for x in late)[40] < 0.1
     assert sum(1 for _, at in arrivals if at < release[0]) >= 38  # sent while none answered
     ok = results.as_dict()["latency_ms"]["ok"]
     assert ok["count"] == 80
