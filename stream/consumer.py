@@ -268,9 +268,13 @@ class Lander:
         results = await asyncio.to_thread(self._recover_all, due)
         for tp, error in results.items():
             if error is None:
-                self.partitions[tp].backoff.succeeded()
+                part = self.partitions[tp]
+                part.backoff.succeeded()
                 self.consumer.seek(tp, due[tp].next_offset)
                 self.consumer.resume(tp)
+                # What storage holds has landed: commit it, or a crash between a publish and
+                # its commit would leave the group's lag above zero until the next publish.
+                part.to_commit = due[tp].next_offset
             else:
                 wait = self.partitions[tp].backoff.failed(time.monotonic())
                 log.warning("recovery of %s failed (%s); retrying in %.1f s", tp, error, wait)
