@@ -23,6 +23,7 @@ from chaos.services import get, log_text
 MIB = 1 << 20
 RSS_HEADROOM = 256 * MIB  # above the collector's RSS before the attacks
 FD_SLACK = 20  # descriptors the collector may keep above its count before the attacks
+FD_WAIT_S = 15.0  # how long the attacks' 250 connections may take to be released
 
 
 class Sampler:
@@ -91,7 +92,11 @@ def run(ctx: Context) -> Row:
         during = run.probe.between(run.probe.posts, holding_at, time.monotonic())
         senders.close()
         ended_at = time.monotonic()
-        time.sleep(3)  # the server notices the closed connections
+        # The server notices the closed connections; the steady load's own connections come
+        # and go meanwhile, hence a wait for the count rather than one reading.
+        deadline = time.monotonic() + FD_WAIT_S
+        while sampler.now()[1] > fds_before + FD_SLACK and time.monotonic() < deadline:
+            time.sleep(0.5)
         sampler.stop()
         rss_after, fds_after = sampler.now()
 
