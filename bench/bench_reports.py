@@ -487,17 +487,22 @@ COPY (
 """
 
 
-def run_duckdb(root: Path, out: Path, threads: int, memory: str) -> dict:
-    import duckdb
-
+def day_files(root: Path, day: BusinessDay) -> list[str]:
+    """The landed files of the day's hour folders (with the margin hour), in order."""
     from batch.day import hour_folder
 
-    day = BusinessDay(DATE, TZ)
-    files = sorted(
+    return sorted(
         str(p)
         for hour in day.hours(1)
         for p in Path(hour_folder(str(root), hour)).glob("surge.events+*.parquet")
     )
+
+
+def run_duckdb(root: Path, out: Path, threads: int, memory: str) -> dict:
+    import duckdb
+
+    day = BusinessDay(DATE, TZ)
+    files = day_files(root, day)
     out.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}; SET memory_limit = '{memory}'; SET TimeZone = 'UTC'")

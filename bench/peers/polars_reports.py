@@ -14,9 +14,9 @@ from pathlib import Path
 os.environ.setdefault("POLARS_MAX_THREADS", "2")  # before the import: the pool is sized once
 
 import polars as pl
-from bench_reports import DATE, TZ, named_totals  # bench/ is sys.path[0]
+from bench_reports import DATE, TZ, day_files, named_totals  # bench/ is sys.path[0]
 
-from batch.day import BusinessDay, hour_folder
+from batch.day import BusinessDay
 
 ORDER = ["event_time", "event_id"]  # "first" of a group is the first by this order
 COLUMNS = [
@@ -30,11 +30,7 @@ FUNNEL = ("product_view", "add_to_cart", "begin_checkout", "order_placed", "paym
 def run(root: Path, out: Path, threads: int) -> dict:
     """Write the six reports of the day under ``out``; returns the cross-check totals."""
     day = BusinessDay(DATE, TZ)
-    files = sorted(
-        str(p)
-        for hour in day.hours(1)
-        for p in Path(hour_folder(str(root), hour)).glob("surge.events+*.parquet")
-    )
+    files = day_files(root, day)
     out.mkdir(parents=True, exist_ok=True)
     start = day.start.replace(tzinfo=None)
     end = day.end.replace(tzinfo=None)
