@@ -66,6 +66,9 @@ def runner_kwargs(settings: CollectorSettings) -> dict[str, Any]:
         "access_log": None,
         "shutdown_timeout": settings.shutdown_grace_s,
         "lingering_time": 2.0,
+        # aiohttp's idle deadline also runs while a request's head is still arriving: one
+        # setting closes idle connections and slow senders alike.
+        "keepalive_timeout": settings.idle_timeout_s,
     }
 
 

@@ -144,6 +144,13 @@ class CollectorSettings(BaseSettings):
 
     # --- deadlines
     body_timeout_s: float = Field(5.0, gt=0, description="Reading the body, else 408.")
+    idle_timeout_s: float = Field(
+        15.0,
+        gt=0,
+        description="A connection that has not sent a whole request head this long after it "
+        "opened or after its last answer is closed: idle keep-alive connections, and slow "
+        "senders (slowloris). Above the SDKs' 10 s flush interval, so their connections stay.",
+    )
     request_timeout_s: float = Field(
         8.0, gt=0, description="Whole request after admission, else 503 (covers the others)."
     )

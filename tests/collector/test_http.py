@@ -291,3 +291,57 @@ def test_whole_request_deadline(serve, make_settings, make_event, make_sink):
     assert answer.status == 503
     assert answer.body["code"] == "deadline"
     assert answer.elapsed_s < 0.8
+
+
+def test_idle_and_slow_connections_are_closed_and_a_busy_one_kept(
+    serve, make_settings, make_event, make_sink
+):
+    served = serve(make_settings(idle_timeout_s=0.6), make_sink())
+    body = orjson.dumps({"events": [make_event()]})
+    request = (
+        b"POST /v1/batch HTTP/1.1\r\nHost: x\r\nX-Write-Key: dev\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+    async def closed_after(conn, feed) -> float | None:
+        """Seconds until the server closes the connection while ``feed`` writes to it; None
+        if it is still open after 3 s."""
+        reader, writer = conn
+        started = asyncio.get_running_loop().time()
+        feeding = asyncio.create_task(feed(writer))
+        try:
+            async with asyncio.timeout(3):
+                while await reader.read(1 << 16):
+                    pass
+            return asyncio.get_running_loop().time() - started
+        except TimeoutError:
+            return None
+        finally:
+            feeding.cancel()
+            writer.close()
+
+    async def idle(writer) -> None:
+        await asyncio.sleep(10)
+
+    async def slowloris(writer) -> None:  # a byte of the head every 0.1 s, never whole
+        for byte in request[:60]:
+            writer.write(bytes([byte]))
+            await asyncio.sleep(0.1)
+
+    async def busy(writer) -> None:  # a whole request every 0.3 s, each answered
+        while True:
+            writer.write(request)
+            await asyncio.sleep(0.3)
+
+    async def scenario():
+        opened = [await asyncio.open_connection("127.0.0.1", served.port) for _ in range(3)]
+        return await asyncio.gather(
+            closed_after(opened[0], idle),
+            closed_after(opened[1], slowloris),
+            closed_after(opened[2], busy),
+        )
+
+    idle_s, slow_s, busy_s = served.runner.run(scenario())
+    assert idle_s is not None and 0.5 < idle_s < 1.5
+    assert slow_s is not None and 0.5 < slow_s < 1.5
+    assert busy_s is None
