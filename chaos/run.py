@@ -74,8 +74,10 @@ class ScenarioRun:
 
     # -- the frame ---------------------------------------------------------------------------
 
-    def start(self, load_s: float, landers: int = 1, probe: bool = True) -> None:
-        self.services.start_collector()
+    def start(
+        self, load_s: float, landers: int = 1, probe: bool = True, collector_workers: int = 1
+    ) -> None:
+        self.services.start_collector(workers=collector_workers)
         for _ in range(landers):
             self.services.start_lander()
         self.load = SteadyLoad(self.services.url, self.settings, load_s).start()

@@ -96,10 +96,11 @@ class Services:
 
     # -- the collector -----------------------------------------------------------------------
 
-    def start_collector(self, wait_ready_s: float = 60) -> subprocess.Popen:
+    def start_collector(self, wait_ready_s: float = 60, workers: int = 1) -> subprocess.Popen:
+        """One worker unless a scenario needs more: the machine has two cores for everything."""
         env = {
             "SURGE_COLLECTOR_PORT": str(self.port),
-            "SURGE_COLLECTOR_WORKERS": "1",  # the machine has two cores for everything
+            "SURGE_COLLECTOR_WORKERS": str(workers),
             "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": self.endpoints.kafka_bootstrap,
             "SURGE_COLLECTOR_TOPIC": self.space.topic,
             "SURGE_COLLECTOR_DLQ_TOPIC": self.space.dlq_topic,

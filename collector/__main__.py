@@ -1,9 +1,10 @@
 """``python -m collector``: N worker processes sharing one port (collector/worker.py).
 
 Each worker binds the port with SO_REUSEPORT (the kernel spreads connections over them) and runs
-its own event loop. This process only supervises: it restarts a worker that dies, and on SIGTERM
-or SIGINT passes SIGTERM on and waits for the workers to finish their requests and flush. With
-one worker, it serves in this process. Configuration: collector/settings.py.
+its own event loop. This process only supervises: it replaces a worker that dies (unless it
+failed by itself before it listened: it would fail again, and the collector stops), and on
+SIGTERM or SIGINT passes SIGTERM on and waits for the workers to finish their requests and
+flush. With one worker, it serves in this process. Configuration: collector/settings.py.
 
 Why not gunicorn's aiohttp worker: measured side by side (bench/bench_supervisor.py) it served
 the same, replaced a killed worker as fast and drained on SIGTERM as well, but it serves
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from multiprocessing.connection import wait
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 # Nothing here imports prometheus_client: the workers must see PROMETHEUS_MULTIPROC_DIR first.
@@ -31,9 +33,6 @@ from collector.settings import CollectorSettings
 from collector.worker import serve
 
 log = logging.getLogger("collector")
-
-# A worker that exits this soon after starting will not do better when restarted.
-FAILED_START_S = 3.0
 
 
 def main() -> int:
@@ -56,13 +55,17 @@ def supervise(settings: CollectorSettings) -> int:
 
 def _supervise(settings: CollectorSettings) -> int:
     context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited loop
-    workers: dict[int, tuple[multiprocessing.Process, float]] = {}
+    # slot -> the worker, and the event it sets once it listens
+    workers: dict[int, tuple[multiprocessing.Process, Event]] = {}
     stopping = False
 
     def start(slot: int) -> None:
-        proc = context.Process(target=serve, args=(settings, os.getpid()), name=f"worker-{slot}")
+        serving = context.Event()
+        proc = context.Process(
+            target=serve, args=(settings, os.getpid(), serving), name=f"worker-{slot}"
+        )
         proc.start()
-        workers[slot] = (proc, time.monotonic())
+        workers[slot] = (proc, serving)
 
     def stop(_signum: int, _frame: object) -> None:
         nonlocal stopping
@@ -86,7 +89,7 @@ def _supervise(settings: CollectorSettings) -> int:
             for proc, _ in workers.values():
                 proc.kill()
         wait([proc.sentinel for proc, _ in workers.values()], timeout=0.5)
-        for slot, (proc, started) in list(workers.items()):
+        for slot, (proc, serving) in list(workers.items()):
             if proc.is_alive():
                 continue
             proc.join()
@@ -95,7 +98,10 @@ def _supervise(settings: CollectorSettings) -> int:
             if stopping:
                 code = code or (proc.exitcode != 0)
                 continue
-            if proc.exitcode != 0 and time.monotonic() - started < FAILED_START_S:
+            # A worker that failed by itself before it ever listened (a setting, a port taken)
+            # would fail again. One killed by a signal (the OOM killer, an operator), or that
+            # failed after serving, is replaced.
+            if proc.exitcode is not None and proc.exitcode > 0 and not serving.is_set():
                 log.error("worker failed at start", extra={"exitcode": proc.exitcode})
                 code = 1
                 stop(signal.SIGTERM, None)

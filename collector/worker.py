@@ -18,6 +18,7 @@ import gc
 import logging
 import os
 import signal
+from multiprocessing.synchronize import Event
 from typing import Any
 
 from aiohttp import web
@@ -31,7 +32,11 @@ PARENT_CHECK_S = 1.0
 _PARENT_WATCH = web.AppKey("parent_watch", asyncio.Task)
 
 
-def serve(settings: CollectorSettings, parent_pid: int | None = None) -> None:
+def serve(
+    settings: CollectorSettings, parent_pid: int | None = None, serving: Event | None = None
+) -> None:
+    """Serve until a signal; ``serving`` (a multiprocessing Event) is set once the port is
+    bound, so that the supervisor can tell a failed start from a later death."""
     # Imported here, in the worker: prometheus_client must see PROMETHEUS_MULTIPROC_DIR first.
     from collector.app import create_app, runner_kwargs
 
@@ -43,7 +48,7 @@ def serve(settings: CollectorSettings, parent_pid: int | None = None) -> None:
     loop, loop_name = _new_loop()
     asyncio.set_event_loop(loop)
     log.info("worker serving", extra={"port": settings.port, "loop": loop_name})
-    main = loop.create_task(_serve_until_signal(app, settings, runner_kwargs(settings)))
+    main = loop.create_task(_serve_until_signal(app, settings, runner_kwargs(settings), serving))
     try:
         loop.run_until_complete(main)
     except (web.GracefulExit, KeyboardInterrupt):  # SIGTERM, SIGINT: the runner's handlers
@@ -64,11 +69,16 @@ def serve(settings: CollectorSettings, parent_pid: int | None = None) -> None:
 
 
 async def _serve_until_signal(
-    app: web.Application, settings: CollectorSettings, options: dict[str, Any]
+    app: web.Application,
+    settings: CollectorSettings,
+    options: dict[str, Any],
+    serving: Event | None,
 ) -> None:
     runner = web.AppRunner(app, handle_signals=True, **options)
     await runner.setup()
     listening = await listen(runner, settings)
+    if serving is not None:
+        serving.set()
     try:
         await asyncio.Event().wait()  # until a signal stops the loop and this is cancelled
     finally:

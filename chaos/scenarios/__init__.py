@@ -14,6 +14,7 @@ from chaos.scenarios import (
     hostile_input,
     lander_kills,
     lander_rebalance,
+    worker_kill,
 )
 
 SCENARIOS: dict[str, Callable[[Context], Row]] = {
@@ -24,6 +25,7 @@ SCENARIOS: dict[str, Callable[[Context], Row]] = {
     "lander_rebalance": lander_rebalance.run,
     "hdfs_refusal": hdfs_refusal.run,
     "hostile_input": hostile_input.run,
+    "worker_kill": worker_kill.run,
 }
 # Those that stop a service of the stack: they need the local stack of this checkout.
 NEED_OWN_STACK = {"broker_kill", "hdfs_outage"}
