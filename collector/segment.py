@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.settings import SegmentMapping
-from schemas.segment import AMOUNT_SOURCES, LIBRARY_PLATFORMS
+from schemas.segment import AMOUNT_SOURCES, LIBRARY_PLATFORMS, NO_REFERRER
 
 # The calls of one-call endpoints (/segment/v1/t...) may leave out their type: the path says it.
 PATH_CALLS = {
@@ -120,6 +120,8 @@ def _common(
         event["event_id"] = call["messageId"]
     user_id = _id(call.get("userId"))
     device_id = _id(call.get("anonymousId"))
+    user_id = None if user_id == "" else user_id  # RudderStack's JS SDK: "" before identify
+    device_id = None if device_id == "" else device_id
     if device_id is None and type(user_id) is str and user_id:
         device_id = "user:" + user_id  # a server-side call knows the user only
     if device_id is not None:
@@ -137,7 +139,7 @@ def _common(
         event["session_id"] = session
     page = context.get("page")
     if type(page) is dict:
-        event["page"] = {k: page[k] for k in _PAGE_FIELDS if k in page}
+        event["page"] = _page_fields(page)
     event["context"] = _context(context, mapping)
     return event
 
@@ -165,15 +167,23 @@ def _platform(library: Any) -> str | None:
     return LIBRARY_PLATFORMS.get(name) if type(name) is str else None
 
 
+def _page_fields(page: dict[str, Any]) -> dict[str, Any]:
+    """The catalogue's fields of a page object; RudderStack's "$direct" referrer is none."""
+    fields = {k: page[k] for k in _PAGE_FIELDS if k in page}
+    if fields.get("referrer") == NO_REFERRER:
+        fields["referrer"] = None
+    return fields
+
+
 def _page_of_call(call: dict[str, Any], kind: str, page: dict[str, Any] | None) -> dict:
     """context.page, completed by what the page call says of itself (analytics-node has no
     context.page); a screen is named by its name."""
     page = dict(page or {})
     properties = call.get("properties")
     if kind == "page" and type(properties) is dict:
-        for key in _PAGE_FIELDS:
-            if page.get(key) is None and properties.get(key) is not None:
-                page[key] = properties[key]
+        for key, value in _page_fields(properties).items():
+            if page.get(key) is None and value is not None:
+                page[key] = value
     if page.get("title") is None and call.get("name") is not None:
         page["title"] = call["name"]
     return page

@@ -2,8 +2,10 @@
 
 What differs from /v1 is all here, as a ``Dialect`` of ingest.py: the write key comes from
 HTTP Basic auth (``base64(writeKey + ":")``), the body's ``writeKey`` or ``?writeKey=``; a body
-is JSON whatever its Content-Type says (analytics.js sends text/plain, RudderStack
-application/json;charset=UTF-8); its calls become catalogue events through segment.py. The
+is JSON whatever its Content-Type says (analytics.js sends text/plain, RudderStack's JS SDK
+application/json;charset=UTF-8, its Node SDK gzip as application/x-www-form-urlencoded); its
+calls become catalogue events through segment.py. RudderStack's SDKs pointed at ``/segment``
+reach these routes, and its beacon transport ``BEACON_PATH``. The
 rest is the same path: admission, rate limit, validation, enrichment, Kafka and the DLQ.
 
 The answers are the ones Segment's SDKs expect: 200 with the bad events rejected alone (a 400
@@ -30,11 +32,23 @@ from collector.settings import CollectorSettings, SegmentMapping
 PREFIX = "/segment/v1"
 BATCH_PATHS = ("batch", "b")
 TELEMETRY_PATH = "m"  # analytics.js's own metrics: answered and discarded
-# RudderStack's SDK sends AnonymousId and SentAt headers; analytics.js X-Retry-Count.
-ALLOW_HEADERS = "Authorization, Content-Type, Content-Encoding, X-Retry-Count, AnonymousId, SentAt"
+# RudderStack's SDKs take the data plane's root (the collector's /segment) and add /v1/...;
+# their browser SDK's sendBeacon transport posts batches here, its key in ?writeKey=.
+BEACON_PATH = "/segment/beacon/v1/batch"
+# analytics.js sends X-Retry-Count; RudderStack's JS SDK AnonymousId and SentAt, and on a
+# resend (a retry, or events reclaimed from another tab's storage) its Rsa-* headers: a
+# preflight that does not allow them all makes the browser drop the resend.
+ALLOW_HEADERS = (
+    "Authorization, Content-Type, Content-Encoding, X-Retry-Count, AnonymousId, SentAt, "
+    "Rsa-Recovered, Rsa-Retry-Attempt, Rsa-Retry-Reason, Rsa-Since-First-Attempt, "
+    "Rsa-Since-Last-Attempt"
+)
 SHED_STATUS = 429
 # The ingestion routes, for the shedder in front of HTTP (worker.py): shed with SHED_STATUS too.
-SHED_ROUTES = {f"{PREFIX}/{path}": SHED_STATUS for path in (*BATCH_PATHS, *segment.PATH_CALLS)}
+SHED_ROUTES = {
+    **{f"{PREFIX}/{path}": SHED_STATUS for path in (*BATCH_PATHS, *segment.PATH_CALLS)},
+    BEACON_PATH: SHED_STATUS,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +122,7 @@ def setup_routes(app: web.Application, settings: CollectorSettings) -> None:
 
     for path in BATCH_PATHS:
         app.router.add_post(f"{PREFIX}/{path}", _handler(dialect(None)))
+    app.router.add_post(BEACON_PATH, _handler(dialect(None)))
     for path, call_type in segment.PATH_CALLS.items():
         app.router.add_post(f"{PREFIX}/{path}", _handler(dialect(call_type)))
     app.router.add_post(f"{PREFIX}/{TELEMETRY_PATH}", telemetry)

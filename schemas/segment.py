@@ -32,6 +32,9 @@ LIBRARY_PLATFORMS: dict[str, str] = {
     "analytics-kotlin": "android",
 }
 
+# RudderStack's JS SDK's referrer of a page opened directly: no referrer (null).
+NO_REFERRER = "$direct"
+
 # Segment's spec: amounts sent without a currency are in US dollars.
 DEFAULT_CURRENCY = "USD"
 
@@ -56,14 +59,19 @@ DOC = """\
 
 SDKs that speak Segment's HTTP Tracking API send to the collector unchanged: Segment's
 analytics.js (`@segment/analytics-next`) and `@segment/analytics-node`, RudderStack's
-`@rudderstack/analytics-js`. Point their API host at the collector's `/segment/v1`.
+`@rudderstack/analytics-js` and `@rudderstack/rudder-sdk-node`. Point Segment's API host at
+the collector's `/segment/v1`, RudderStack's data plane URL at its `/segment` (they add
+`/v1/...`).
 
 - Endpoints, all `POST /segment/v1/...`: `batch` and `b` (`{{"batch": [...], "sentAt"?,
   "writeKey"?}}`); one call each on `t`/`track`, `p`/`page`, `s`/`screen`, `i`/`identify`,
   `g`/`group`, `a`/`alias`; `m` (analytics.js's own telemetry) is answered 200 and discarded.
+  `POST /segment/beacon/v1/batch?writeKey=` is a batch too: RudderStack's beacon transport.
 - Write key: `Authorization: Basic base64(writeKey + ":")`, `writeKey` in the body, or
-  `?writeKey=` in the URL. Bodies are JSON whatever their `Content-Type`; at most 32 KB per
-  call (413 otherwise) and 500 KB per request.
+  `?writeKey=` in the URL. Bodies are JSON whatever their `Content-Type`, gzipped or not
+  (`Content-Encoding: gzip`, rudder-sdk-node's default); at most 32 KB per call (413
+  otherwise) and 500 KB per request. Preflights allow the SDKs' own headers, RudderStack's
+  `AnonymousId`, `SentAt` and `Rsa-*` (sent on its resends) among them.
 - A bad call is rejected alone: the answer is 200 and it goes to the DLQ, as on `/v1`.
   Shedding is answered `429` with an integer `Retry-After` (Segment's SDKs wait that long
   and resend the same `messageId`s), not `503`.
@@ -74,10 +82,10 @@ Every call's fields:
 |---|---|
 | `messageId` | `event_id` (the collector fills in a UUID when absent) |
 | `anonymousId` | `device_id`; without one, `"user:" + userId` (a server-side call) |
-| `userId` | `user_id` |
+| `userId` | `user_id` (an empty one, RudderStack's before `identify`, is none) |
 | `timestamp` (RudderStack: `originalTimestamp`) | `ts` |
 | `sentAt` (of the call, else of the batch) | `sent_at`: the same clock-skew correction |
-| `context.page.url`, `.referrer`, `.title` | `page.url`, `.referrer`, `.title` |
+| `context.page.url`, `.referrer`, `.title` | `page.url`, `.referrer` (`$direct`: null), `.title` |
 | `context.campaign.source`, `.medium`, `.name` | `context.campaign.source`, `.medium`, `.name` |
 | `context.locale` | `context.locale` |
 | `context.app.version` | `context.app_version` |

@@ -109,6 +109,24 @@ def test_rudderstack_fields_original_timestamp_and_session(validator):
     assert validator.validate(event) is None
 
 
+def test_rudderstack_anonymous_calls_have_no_user_and_direct_is_no_referrer(validator):
+    # RudderStack's JS SDK sends userId "" until identify, and "$direct" for no referrer,
+    # in context.page and in a page's properties alike.
+    direct = {"url": "https://shop.example.com/", "referrer": "$direct", "title": "Home"}
+    rudder = call(
+        "page",
+        userId="",
+        name="Home",
+        properties=dict(direct),
+        context={"library": {"name": "RudderLabs JavaScript SDK"}, "page": dict(direct)},
+    )
+    for event in (to_event(rudder, MAPPING), to_event(rudder | {"context": {}}, MAPPING)):
+        assert "user_id" not in event
+        assert event["page"].get("referrer") is None
+        assert (event["page"]["url"], event["page"]["title"]) == (direct["url"], "Home")
+        assert validator.validate(event) is None
+
+
 @pytest.mark.parametrize(
     ("name", "kind"), [("Product Viewed", "product_view"), ("Product Added", "add_to_cart")]
 )

@@ -15,6 +15,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if command -v npm >/dev/null && { [ ! -f node_modules/.installed ] ||
     [ package-lock.json -nt node_modules/.installed ]; }; then
-  npm ci --no-audit --no-fund
+  npm ci --no-audit --no-fund --omit=optional  # not rudder-sdk-node's Redis queue (bull)
   touch node_modules/.installed
 fi
