@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from chaos.settings import REPO_ROOT, ChaosSettings
 from infra.endpoints import Endpoints
 
@@ -24,6 +26,18 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def listening_children(pid: int) -> set[int]:
+    """The children of ``pid`` that listen on a TCP port: a collector's serving workers."""
+    found = set()
+    for child in psutil.Process(pid).children():
+        try:
+            if any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp")):
+                found.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return found
 
 
 def get(url: str, path: str, timeout_s: float = 2.0) -> int | None:

@@ -19,28 +19,17 @@ import psutil
 
 from chaos.outcome import Row
 from chaos.run import Context, ScenarioRun
+from chaos.services import listening_children
 
 WORKERS = 2
 REPLACE_TIMEOUT_S = 30.0
-
-
-def listening_workers(supervisor: int) -> set[int]:
-    """The supervisor's children that listen on the port: its serving workers."""
-    found = set()
-    for child in psutil.Process(supervisor).children():
-        try:
-            if any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp")):
-                found.add(child.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return found
 
 
 def replaced(supervisor: int, killed: set[int], timeout_s: float) -> set[int] | None:
     """The serving workers once there are WORKERS again, none of them a killed one."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        workers = listening_workers(supervisor)
+        workers = listening_children(supervisor)
         if len(workers) == WORKERS and not workers & killed:
             return workers
         time.sleep(0.05)
@@ -59,7 +48,7 @@ def run(ctx: Context) -> Row:
         replace_s: list[float] = []
         time.sleep(s.scaled(8, 4))
         for i in range(kills):
-            victims = sorted(listening_workers(supervisor.pid) - killed)
+            victims = sorted(listening_children(supervisor.pid) - killed)
             if i == kills - 1:  # the newest, just replaced: a signal is no failed start
                 victim = max(victims, key=lambda pid: psutil.Process(pid).create_time())
             else:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 
+from chaos.services import listening_children
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -29,18 +31,6 @@ def _start(port: int, kafka_port: int, log_path: Path) -> subprocess.Popen:
         return subprocess.Popen(
             [sys.executable, "-m", "collector"], cwd=REPO, env=env, stdout=log, stderr=log
         )
-
-
-def _workers(proc: subprocess.Popen) -> set[int]:
-    """The serving workers: the supervisor's children listening on a socket."""
-    found = set()
-    for child in psutil.Process(proc.pid).children():
-        try:
-            if any(c.status == psutil.CONN_LISTEN for c in child.net_connections("tcp")):
-                found.add(child.pid)
-        except psutil.NoSuchProcess:
-            pass
-    return found
 
 
 def _until(what, timeout_s: float, proc: subprocess.Popen, log_path: Path):
@@ -64,16 +54,23 @@ def test_a_worker_killed_is_replaced_even_just_after_its_start(free_port, tmp_pa
     port, log_path = free_port(), tmp_path / "collector.log"
     proc = _start(port, free_port(), log_path)
     try:
-        first = _until(lambda: len(w := _workers(proc)) == 2 and w, 30, proc, log_path)
+        first = _until(
+            lambda: len(w := listening_children(proc.pid)) == 2 and w, 30, proc, log_path
+        )
         victim = min(first)
         os.kill(victim, signal.SIGKILL)
-        second = _until(lambda: len(w := _workers(proc) - first) == 1 and w, 30, proc, log_path)
+        second = _until(
+            lambda: len(w := listening_children(proc.pid) - first) == 1 and w, 30, proc, log_path
+        )
         # Killed again within the supervisor's failed-start window: a signal is no failed start.
         (young,) = second
         assert time.time() - psutil.Process(young).create_time() < 3.0
         os.kill(young, signal.SIGKILL)
         _until(
-            lambda: len(w := _workers(proc)) == 2 and not w & {victim, young}, 30, proc, log_path
+            lambda: len(w := listening_children(proc.pid)) == 2 and not w & {victim, young},
+            30,
+            proc,
+            log_path,
         )
         assert _until(lambda: _healthy(port), 10, proc, log_path)
         assert "worker died, restarting" in log_path.read_text()
