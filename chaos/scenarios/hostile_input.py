@@ -19,13 +19,15 @@ from chaos import hostile
 from chaos.outcome import Row
 from chaos.run import Context, ScenarioRun
 from chaos.services import get, log_text
+from collector.settings import CollectorSettings
 
 MIB = 1 << 20
 RSS_HEADROOM = 256 * MIB  # above the collector's RSS before the attacks
 FD_SLACK = 20  # descriptors the collector may keep above its count before the attacks
-IDLE_TIMEOUT_S = 15.0  # the collector's default idle_timeout_s: slow and idle connections go
-# The steady load's own surplus connections (opened while the attacks slowed the collector)
-# are closed once idle that long too: how long the descriptor count may take to come back.
+# The collector (its defaults) closes slow and idle connections after this; the steady load's
+# own surplus connections (opened while the attacks slowed the collector) too, once idle that
+# long: the descriptor count may take that long and a margin to come back.
+IDLE_TIMEOUT_S = CollectorSettings().idle_timeout_s
 FD_WAIT_S = IDLE_TIMEOUT_S + 15
 
 
