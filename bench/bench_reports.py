@@ -187,7 +187,7 @@ def generate(n: int, root: Path) -> dict:
     groups = con.execute(
         "SELECT _hour, _partition, count(*) FROM landed GROUP BY ALL ORDER BY ALL"
     ).fetchall()
-    table = con.execute("SELECT * FROM landed ORDER BY _hour, _partition").to_arrow_table()
+    table = con.sql("SELECT * FROM landed ORDER BY _hour, _partition").to_arrow_table()
     con.close()
     table = table.drop_columns(["_hour", "_partition"]).cast(arrow_schema())
     files = write_landed(table, groups, root)
