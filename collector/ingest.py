@@ -82,7 +82,7 @@ async def ingest(
             query_key = request.query.get("write_key") if request.query_string else None
         else:
             header_key, query_key = dialect.key_hints(request)
-        with c.admission.admit():
+        with c.admission.admit(request.protocol):  # its connection: see shedding.py
             hinted = first_key(header_key, query_key)
             c.keys.check_known(hinted)
             if hinted:

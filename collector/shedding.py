@@ -9,7 +9,9 @@ it admitted. Answered here, a shed request costs a few byte searches.
 A request is answered here only when all of these hold, else its bytes go to aiohttp untouched
 (whose request path still sheds, the expensive way):
 - admission is full (``Admission.full``, the same test ``admit`` makes, which also counts the
-  requests seen arriving here whose handler has not run yet);
+  requests seen arriving here whose handler has not run yet; one that never runs, refused by
+  aiohttp or left by its client, gives its place back when its connection closes or aiohttp
+  has answered all the connection gave it);
 - the bytes start a request: the connection's previous requests went to aiohttp with a known
   length (Content-Length, or none), and this one starts where they end; or aiohttp waits for
   the next request;
@@ -29,7 +31,7 @@ request counters (once a second, see Metrics.refused_early).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -80,19 +82,28 @@ class Shedder:
         # (status, origin, close, Retry-After) -> answer
         self._answers: dict[tuple[int, bytes, bool, int], bytes] = {}
 
-    def sheds(self, data: bytes, may_answer: bool) -> tuple[str, int] | None:
-        """The route and shed status of the request ``data`` starts, if it is one to shed here
-        now (only when ``may_answer``: aiohttp has answered all before it). An ingestion
-        request let through is counted as arriving, even one that aiohttp will shed: it holds
-        its own place in the admission until its handler runs, and ``admit()`` gives that
-        place back."""
+    def sheds(self, data: bytes, connection: Hashable, may_answer: bool) -> tuple[str, int] | None:
+        """The route and shed status of the request ``data`` starts on ``connection``, if it
+        is one to shed here now (only when ``may_answer``: aiohttp has answered all before it).
+        An ingestion request let through is counted as arriving, even one that aiohttp will
+        shed: it holds its own place in the admission until its handler runs, and ``admit()``
+        gives that place back."""
         route = self._routes.get(_path(data)) if data.startswith(_POST) else None
         if route is None:
             return None
-        if may_answer and self._admission.full():
-            return route
-        self._admission.arrive()
+        if may_answer:
+            # All before it answered: an arrival of them still held never reached admit()
+            # (aiohttp refused it, or answered before the handler ran).
+            self._admission.settle(connection)
+            if self._admission.full():
+                return route
+        self._admission.arrive(connection)
         return None
+
+    def closed(self, connection: Hashable) -> None:
+        """The connection is gone: its arrivals that never reached admit() give back their
+        places (a request aiohttp refused, 400 and close; a client that left)."""
+        self._admission.settle(connection)
 
     def answer(
         self, route: tuple[str, int], data: bytes, head: bytes, length: int | None
@@ -173,7 +184,7 @@ class ShedFirst(asyncio.Protocol):
             head = data[:end].lower()
             length = _body_length(head)
             size = None if length is None else end + len(_HEAD_END) + length
-            route = self._shedder.sheds(data, answered_all(handler))
+            route = self._shedder.sheds(data, handler, answered_all(handler))
             if route is not None:
                 answer, close = self._shedder.answer(route, data, head, length)
                 assert self._transport is not None
@@ -194,6 +205,7 @@ class ShedFirst(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._handler.connection_lost(exc)
+        self._shedder.closed(self._handler)
 
     def pause_writing(self) -> None:
         self._handler.pause_writing()

@@ -55,12 +55,13 @@ class Conn:
     def send(self, data: bytes) -> None:
         self.writer.write(data)
 
-    async def answer(self) -> tuple[int, dict[str, str], dict]:
+    async def answer(self) -> tuple[int, dict[str, str], dict | str]:
         head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 5)
         lines = head.decode("latin-1").split("\r\n")
         headers = dict(line.split(": ", 1) for line in lines[1:] if line)
         body = await self.reader.readexactly(int(headers["Content-Length"]))
-        return int(lines[0].split()[1]), headers, orjson.loads(body)
+        json = headers.get("Content-Type", "").startswith("application/json")
+        return int(lines[0].split()[1]), headers, orjson.loads(body) if json else body.decode()
 
     async def closed(self) -> bool:
         return await asyncio.wait_for(self.reader.read(), 5) == b""
@@ -211,14 +212,77 @@ def test_a_request_left_to_aiohttp_while_full_holds_its_own_arriving_place():
     admission = Admission(1)
     shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), max_body_bytes=1 << 20)
     admission.admit()  # the only place: full
-    request = _post(b"{}")
-    assert shedder.sheds(request, may_answer=True) == (BATCH_PATH, 503)
+    request, connection, other = _post(b"{}"), object(), object()
+    assert shedder.sheds(request, connection, may_answer=True) == (BATCH_PATH, 503)
     assert admission.arriving == 0  # answered here: it never arrives
-    assert shedder.sheds(request, may_answer=False) is None
+    assert shedder.sheds(request, connection, may_answer=False) is None
     assert admission.arriving == 1
     with pytest.raises(CollectorError):
-        admission.admit()
+        admission.admit(other)  # another connection's request: not this one's place
+    assert admission.arriving == 1
+    with pytest.raises(CollectorError):
+        admission.admit(connection)
     assert admission.arriving == 0
+
+
+def test_an_arrival_aiohttp_never_hands_to_its_handler_gives_its_place_back():
+    """Arrivals that never reach admit() (aiohttp answered 400, the client left) give their
+    places back when their connection closes, or when aiohttp has answered all before the
+    connection's next request: not later, after the other connections' requests were shed."""
+    admission = Admission(2)
+    shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), max_body_bytes=1 << 20)
+    request, closing, kept = _post(b"{}"), object(), object()
+    assert shedder.sheds(request, closing, may_answer=True) is None
+    assert shedder.sheds(request, kept, may_answer=True) is None
+    assert admission.full()  # two arrivals, neither admitted
+    shedder.closed(closing)
+    assert admission.arriving == 1 and not admission.full()
+    # kept's request was answered without its handler; its next request finds its place free.
+    assert shedder.sheds(request, kept, may_answer=True) is None
+    assert admission.arriving == 1
+    with admission.admit(kept):
+        assert (admission.in_flight, admission.arriving) == (1, 0)
+    shedder.closed(kept)  # nothing left to give back
+    assert (admission.in_flight, admission.arriving) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "bad_headers",
+    [
+        ("Content-Length: nope",),
+        ("Bad Header: x",),
+        ("Content-Length: 2", "Transfer-Encoding: chunked"),
+    ],
+    ids=["bad-length", "bad-name", "length-and-chunked"],
+)
+def test_requests_aiohttp_refuses_do_not_shed_the_valid_ones_after_them(
+    serve, make_settings, make_sink, runner, batch, monkeypatch, bad_headers
+):
+    """Malformed POST /v1/batch that aiohttp answers 400 (and closes) before any handler runs,
+    three times what the admission holds within the second, then a valid request at once:
+    each bad one is answered 400, and the valid one admitted, not shed."""
+    monkeypatch.setattr("collector.app.GAUGE_INTERVAL_S", 3600)  # no new period in between
+    served = serve(make_settings(max_in_flight=4), make_sink())
+    bad = _post(b"{}", *bad_headers)
+
+    async def scenario():
+        refused, closed = [], []
+        for _ in range(12):
+            conn = await Conn.open(served.port)
+            conn.send(bad)
+            status = (await conn.answer())[0]
+            refused.append(status)
+            closed.append(status == 400 and await conn.closed())
+            conn.close()
+        valid = await Conn.open(served.port)
+        valid.send(_post(batch, "X-Write-Key: dev"))
+        answer = await valid.answer()
+        valid.close()
+        return refused, closed, answer
+
+    refused, closed, (status, _, body) = runner.run(scenario())
+    assert refused == [400] * 12 and all(closed)
+    assert status == 200 and body["accepted"] == 3
 
 
 def test_the_aiohttp_seam(runner):
@@ -288,12 +352,15 @@ def test_routes_are_shed_with_their_own_status():
     shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), 1 << 20, routes)
     admission.admit()  # full
     segment = _post(b"{}", path="/segment/v1/batch?x=1")
-    route = shedder.sheds(segment, may_answer=True)
+    route = shedder.sheds(segment, object(), may_answer=True)
     assert route == ("/segment/v1/batch", 429)
     head = segment.split(b"\r\n\r\n")[0].lower()
     answer, close = shedder.answer(route, segment, head, 2)
     assert answer.startswith(b"HTTP/1.1 429 Too Many Requests\r\n") and not close
     assert b"\r\nRetry-After: " in answer
-    assert shedder.sheds(_post(b"{}", path="/v1/batch?write_key=dev"), True) == (BATCH_PATH, 503)
-    assert shedder.sheds(_post(b"{}", path="/v1/batchx"), True) is None
-    assert shedder.sheds(_post(b"{}", path="/segment/v1/track"), True) is None
+    assert shedder.sheds(_post(b"{}", path="/v1/batch?write_key=dev"), object(), True) == (
+        BATCH_PATH,
+        503,
+    )
+    assert shedder.sheds(_post(b"{}", path="/v1/batchx"), object(), True) is None
+    assert shedder.sheds(_post(b"{}", path="/segment/v1/track"), object(), True) is None
