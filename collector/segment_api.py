@@ -26,6 +26,7 @@ from collector.errors import Cause, CollectorError, error_response
 from collector.ingest import Collector, ingest
 from collector.routes import CORS_POLICY
 from collector.settings import CollectorSettings, SegmentMapping
+from collector.shedding import ShedRoute
 
 PREFIX = "/segment/v1"
 BATCH_PATHS = ("batch", "b")
@@ -33,8 +34,6 @@ TELEMETRY_PATH = "m"  # analytics.js's own metrics: answered and discarded
 # RudderStack's SDK sends AnonymousId and SentAt headers; analytics.js X-Retry-Count.
 ALLOW_HEADERS = "Authorization, Content-Type, Content-Encoding, X-Retry-Count, AnonymousId, SentAt"
 SHED_STATUS = 429
-# The ingestion routes, for the shedder in front of HTTP (worker.py): shed with SHED_STATUS too.
-SHED_ROUTES = {f"{PREFIX}/{path}": SHED_STATUS for path in (*BATCH_PATHS, *segment.PATH_CALLS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +97,15 @@ def basic_auth_user(header: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return decoded.partition(":")[0] or None
+
+
+def shed_routes(settings: CollectorSettings) -> list[ShedRoute]:
+    """The ingestion routes, for the shedder in front of HTTP (worker.py): shed with
+    SHED_STATUS too, under their own body limit."""
+    return [
+        ShedRoute(f"{PREFIX}/{path}", SHED_STATUS, settings.segment_max_body_bytes)
+        for path in (*BATCH_PATHS, *segment.PATH_CALLS)
+    ]
 
 
 def setup_routes(app: web.Application, settings: CollectorSettings) -> None:
