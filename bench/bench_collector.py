@@ -79,7 +79,6 @@ import subprocess
 import sys
 import time
 import zlib
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,11 +87,13 @@ import psutil
 from stack_cpu import KAFKA, CpuMeter, describe, stack_jvms  # bench/ is sys.path[0]
 
 import loadgen
+from loadgen.http import Answer, Pool, Target, frame
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS_PER_REQUEST = 20
 WARM_EPS = 10_000  # events/s of the warm-up
 MAX_CONNECTIONS = 1024
+REQUEST_TIMEOUT_S = 120.0  # longer than any phase: a request is answered or its connection lost
 DISTINCT_BODIES = 500
 SHED = (503, 429)  # the statuses of a shed answer (429: the Segment API's)
 
@@ -106,84 +107,21 @@ def _bodies() -> list[bytes]:
 def build_requests(port: int, gzipped: bool = False) -> list[bytes]:
     """Pre-built HTTP requests (gzip bodies too, when asked): building them during the run
     would cost the generator's CPU."""
+    target = _target(port)
+    headers = {"Content-Type": "application/json", "X-Write-Key": "dev"}
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
     out = []
     for body in _bodies():
-        encoding = ""
         if gzipped:
             packer = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
             body = packer.compress(body) + packer.flush()
-            encoding = "Content-Encoding: gzip\r\n"
-        head = (
-            f"POST /v1/batch HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            f"Content-Type: application/json\r\nX-Write-Key: dev\r\n{encoding}"
-            f"Content-Length: {len(body)}\r\n\r\n"
-        ).encode()
-        out.append(head + body)
+        out.append(frame(target, body, headers)[0])
     return out
 
 
-class Conn(asyncio.Protocol):
-    """One keep-alive connection; one request at a time; a minimal response parser."""
-
-    def __init__(self, pool: Pool):
-        self.pool = pool
-        self.transport = None
-        self.buffer = b""
-        self.scheduled = 0.0
-        self.sent = 0.0
-        self.requests = 0  # sent on this connection
-        self.busy = False
-
-    def connection_made(self, transport):
-        self.transport = transport
-        self.pool.idle.append(self)
-        self.pool.kick()
-
-    def send(self, request: bytes, scheduled: float) -> None:
-        self.busy, self.scheduled = True, scheduled
-        self.sent = self.pool.loop.time()
-        self.requests += 1
-        self.transport.write(request)
-
-    def data_received(self, data: bytes) -> None:
-        # The generator's own CPU counts against the collector's on a small machine: the
-        # common case (one whole answer per read, aiohttp's header spelling) costs a few finds.
-        buffer = self.buffer + data if self.buffer else data
-        while True:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                break
-            start = buffer.find(b"\r\nContent-Length: ", 0, end)
-            if start >= 0:
-                length = int(buffer[start + 18 : buffer.find(b"\r\n", start + 18)])
-            else:
-                length = _content_length(buffer[:end])
-            if len(buffer) < end + 4 + length:
-                break
-            status = int(buffer[9:12])
-            if status in SHED:
-                start = buffer.find(b"\r\nRetry-After: ", 0, end)
-                retry = (
-                    int(buffer[start + 15 : buffer.find(b"\r\n", start + 15)]) if start >= 0 else 0
-                )
-                self.pool.stats.retry_after[retry] = self.pool.stats.retry_after.get(retry, 0) + 1
-            close = buffer.find(b"onnection: close", 0, end) >= 0  # [Cc]onnection
-            # A shed answer written before aiohttp (collector/shedding.py) has no Server header.
-            early = status == 503 and buffer.find(b"\r\nServer:", 0, end) < 0
-            buffer = buffer[end + 4 + length :]
-            self.busy = False
-            self.pool.answered(self, status, close, early)
-        self.buffer = buffer
-
-    def connection_lost(self, exc):
-        self.pool.lost(self)
-
-
-def _content_length(head: bytes) -> int:
-    for line in head.split(b"\r\n")[1:]:
-        if line[:15].lower() == b"content-length:":
-            return int(line[15:])
-    return 0
+def _target(port: int) -> Target:
+    return Target("127.0.0.1", port, "/v1/batch")
 
 
 @dataclass
@@ -196,7 +134,7 @@ class Stats:
     # 503s to the first request of a new connection (where the tail of the 503s was, at 3x).
     shed_first: list[float] = field(default_factory=list)
     shed_early: int = 0  # 503s answered before aiohttp parsed the request
-    errors: int = 0
+    errors: int = 0  # requests never answered (the connection's refusals: Load.errors)
     dropped: int = 0  # connections lost with a request on them: requests never answered
     # Per second of the phase (by answer time): [2xx, shed, 2xx latencies]; for cold start
     # (sheds in the first seconds) and recovery (when latency is back after a surge).
@@ -205,46 +143,43 @@ class Stats:
     retry_after: dict[int, int] = field(default_factory=dict)  # value -> shed answers
 
 
-class Pool:
+class Load:
+    """The bench's requests on loadgen's connection pool: pre-built requests sent in turn, on
+    the schedule of ``run_phase``, and each answer counted in the phase's ``Stats``."""
+
     def __init__(self, port: int, requests: list[bytes]):
-        self.port = port
         self.requests = requests
-        self.idle: list[Conn] = []
-        self.conns: set[Conn] = set()
-        self.opening = 0
-        self.backlog: deque[float] = deque()  # scheduled times waiting for a connection
         self.stats = Stats()
         self.loop = asyncio.get_running_loop()
+        self.pool = Pool(
+            _target(port),
+            MAX_CONNECTIONS,
+            REQUEST_TIMEOUT_S,
+            self.answered,
+            self.failed,
+        )
         self.n = 0
+        self._connect_errors = 0  # the pool's count when the phase started
+
+    def new_phase(self) -> None:
+        """Fresh stats; what the last phase left waiting for a connection is not sent."""
+        self.pool.waiting.clear()
+        self.stats = Stats(started=self.loop.time())
+        self._connect_errors = self.pool.connect_errors
+
+    @property
+    def errors(self) -> int:
+        """The phase's connections refused and requests never answered."""
+        return self.stats.errors + self.pool.connect_errors - self._connect_errors
 
     def submit(self, scheduled: float) -> None:
-        self.backlog.append(scheduled)
-        self.kick()
+        self.n += 1
+        self.pool.submit(scheduled, self.requests[self.n % len(self.requests)])
 
-    def kick(self) -> None:
-        while self.backlog and self.idle:
-            conn = self.idle.pop()
-            self.n += 1
-            conn.send(self.requests[self.n % len(self.requests)], self.backlog.popleft())
-        missing = len(self.backlog) - self.opening
-        while missing > 0 and len(self.conns) + self.opening < MAX_CONNECTIONS:
-            self.opening += 1
-            missing -= 1
-            self.loop.create_task(self._open())
-
-    async def _open(self) -> None:
-        try:
-            _, conn = await self.loop.create_connection(lambda: Conn(self), "127.0.0.1", self.port)
-            self.conns.add(conn)
-        except OSError:
-            self.stats.errors += 1
-        finally:
-            self.opening -= 1
-
-    def answered(self, conn: Conn, status: int, close: bool, early: bool = False) -> None:
+    def answered(self, scheduled: float, answer: Answer) -> None:
         now = self.loop.time()
-        latency = now - conn.scheduled
-        s = self.stats
+        latency = now - scheduled
+        s, status, head = self.stats, answer.status, answer.head
         s.statuses[status] = s.statuses.get(status, 0) + 1
         second = s.seconds.get(int(now - s.started))
         if second is None:
@@ -254,40 +189,39 @@ class Pool:
             second[0] += 1
             second[2].append(latency)
         elif status in SHED:
+            # The generator's own CPU counts against the collector's on a small machine: a
+            # find or two, not a parse of the headers.
+            at = head.find(b"\r\nRetry-After: ")
+            stop = head.find(b"\r\n", at + 15)
+            retry = int(head[at + 15 : stop if stop >= 0 else len(head)]) if at >= 0 else 0
+            s.retry_after[retry] = s.retry_after.get(retry, 0) + 1
             second[1] += 1
             s.shed_latency.append(latency)
-            s.shed_after_send.append(now - conn.sent)
-            if conn.requests == 1:
+            s.shed_after_send.append(now - answer.sent_at)
+            if answer.nth == 1:
                 s.shed_first.append(latency)
-            s.shed_early += early
-        if close:
-            conn.transport.close()
-        else:
-            self.idle.append(conn)
-            self.kick()
+            # A shed answer written before aiohttp (collector/shedding.py) has no Server header.
+            s.shed_early += status == 503 and head.find(b"\r\nServer:") < 0
 
-    def lost(self, conn: Conn) -> None:
-        self.conns.discard(conn)
-        if conn in self.idle:
-            self.idle.remove(conn)
-        if conn.busy:
-            self.stats.errors += 1
+    def failed(self, scheduled: float, why: str) -> None:
+        self.stats.errors += 1
+        if why == "connection":
             self.stats.dropped += 1
-            conn.busy = False
-        self.kick()
+
+    async def close(self) -> None:
+        await self.pool.close()
 
 
 async def run_phase(
-    pool: Pool, requests_per_s: float, seconds: float, procs, drain_s: float = 1.5
+    load: Load, requests_per_s: float, seconds: float, procs, drain_s: float = 1.5
 ) -> dict:
     meter = CpuMeter(
         {"collector": procs, "kafka": stack_jvms(KAFKA), "loadgen": [psutil.Process()]}
     )
     meter.start()
-    pool.stats = Stats()
-    pool.backlog.clear()
+    load.new_phase()
     loop = asyncio.get_running_loop()
-    start = pool.stats.started = loop.time()
+    start = load.stats.started
     interval = 1.0 / requests_per_s
     lags: list[float] = []  # how late this loop's 1-ms sleeps wake: its own share of latency
     sent = 0
@@ -296,7 +230,7 @@ async def run_phase(
     while (now := loop.time()) < start + seconds:
         due = int((now - start) / interval) + 1
         while sent < due:
-            pool.submit(start + sent * interval)
+            load.submit(start + sent * interval)
             sent += 1
         if now >= next_rss:
             peak_rss = max(peak_rss, _rss(procs))
@@ -308,7 +242,7 @@ async def run_phase(
     await asyncio.sleep(drain_s)  # let the answers of the last requests come in
     spent = meter.spent()
     cores = {k: round(v / (seconds + drain_s), 2) for k, v in spent.items()}
-    s = pool.stats
+    s = load.stats
     ok = sum(c for st, c in s.statuses.items() if 200 <= st < 300)
     answered = sum(s.statuses.values())
     acked_events = max(1, ok * EVENTS_PER_REQUEST)
@@ -322,7 +256,7 @@ async def run_phase(
         "acked_eps": ok * EVENTS_PER_REQUEST / seconds,
         "statuses": dict(sorted(s.statuses.items())),
         "unanswered": sent - sum(s.statuses.values()),
-        "errors": s.errors,
+        "errors": load.errors,
         "dropped": s.dropped,
         "ok_ms": _percentiles(s.ok_latency),
         "shed_ms": _percentiles(s.shed_latency),
@@ -342,7 +276,7 @@ async def run_phase(
             }
             for k, v in sorted(s.seconds.items())
         ],
-        "connections": len(pool.conns),
+        "connections": len(load.pool.connections),
         "cores": cores,
     }
 
@@ -471,20 +405,21 @@ async def capacity(args: argparse.Namespace, cpus: str) -> float:
     # A cap far above need: the capacity is what the worker can do, not what its limit lets
     # in (the first version's adaptive limit shed from 30 % of it).
     unlimited = {"max_in_flight": "512"}
+    requests = build_requests(port, args.gzip)
     proc = _start_collector(port, args.workers, cpus=cpus, **unlimited)
+    load = Load(port, requests)
     try:
         await wait_ready(port)
         procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        pool = Pool(port, build_requests(port, args.gzip))
         # Warm up (not counted): connections, the producer, and the broker's JIT. A broker
         # started just before took 206 us of CPU per event at 5,000 events/s (7 us once warm),
         # and the capacity phase that followed stopped at 18,600 events/s while the same
         # collector acked 36,855 in its 3x phase.
-        warm = await run_phase(pool, WARM_EPS / EVENTS_PER_REQUEST, args.warm_s, procs)
+        warm = await run_phase(load, WARM_EPS / EVENTS_PER_REQUEST, args.warm_s, procs)
         print(_line("warm-up", warm), flush=True)
         best, at_best, failed = 0.0, None, 0
         for eps in args.steps:
-            r = await run_phase(pool, eps / EVENTS_PER_REQUEST, args.step_s, procs)
+            r = await run_phase(load, eps / EVENTS_PER_REQUEST, args.step_s, procs)
             print(_line("capacity", r), flush=True)
             # A step passes when goodput follows the offer at a bounded latency: acked from
             # a growing queue (answered in the drain, seconds late) is not capacity.
@@ -501,6 +436,7 @@ async def capacity(args: argparse.Namespace, cpus: str) -> float:
             print(f"at max: {describe(at_best['cpu_us_per_event'])}", flush=True)
         return best
     finally:
+        await load.close()
         proc.terminate()
         proc.wait(timeout=30)
 
@@ -516,16 +452,17 @@ async def overload(
     """Issue 20's table for the collector of ``src``: each phase of PHASES, then 10x max for
     ``--surge-s`` and 50 % for ``--after-s``, on one collector started for it."""
     port = free_port()
+    requests = build_requests(port, args.gzip)
     proc = _start_collector(port, args.workers, src, cpus, **settings)
+    load = Load(port, requests)
     out: dict = {}
     try:
         await wait_ready(port)
         procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-        pool = Pool(port, build_requests(port, args.gzip))
         for name, factor in PHASES:
             spy = _profile(args, procs, f"{label}-{name}") if factor > 1 else None
             out[name] = await run_phase(
-                pool, max_eps * factor / EVENTS_PER_REQUEST, args.phase_s, procs
+                load, max_eps * factor / EVENTS_PER_REQUEST, args.phase_s, procs
             )
             if spy is not None:
                 spy.wait(timeout=30)
@@ -535,10 +472,10 @@ async def overload(
                     print(f"{label} {name} profile: {out[name]['profile']}", flush=True)
             print(_line(f"{label} {name}", out[name]), flush=True)
         surge = await run_phase(
-            pool, max_eps * 10 / EVENTS_PER_REQUEST, args.surge_s, procs, drain_s=0
+            load, max_eps * 10 / EVENTS_PER_REQUEST, args.surge_s, procs, drain_s=0
         )
         print(_line(f"{label} 10x", surge), flush=True)
-        after = await run_phase(pool, max_eps * 0.5 / EVENTS_PER_REQUEST, args.after_s, procs)
+        after = await run_phase(load, max_eps * 0.5 / EVENTS_PER_REQUEST, args.after_s, procs)
         print(_line(f"{label} then 50%", after), flush=True)
         out["10x"], out["then 50%"] = surge, after
         # Normal: the 70 % phase's p99 (and at least 25 ms, the goal's), no shed answer.
@@ -550,6 +487,7 @@ async def overload(
         ]
         after["recovered_s"] = (max(late) + 1) if late else 0
     finally:
+        await load.close()
         proc.terminate()
         proc.wait(timeout=30)
     return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from collector.errors import Cause, CollectorError
 
@@ -43,7 +43,10 @@ class Admission:
         # Requests seen arriving (shedding.py) whose handler has not called admit() yet: aiohttp
         # starts a handler a loop turn or two after the bytes came, and every request read in
         # between would otherwise find the same free slot, pass, and be shed the dear way.
+        # Kept by connection too, so that a connection gives back the places of its arrivals
+        # that never reach admit() (aiohttp refused the request, the client left) at once.
         self.arriving = 0
+        self._arrivals: dict[Hashable, int] = {}  # connection -> its arrivals not admitted yet
         self.loop_lag = 0.0  # seconds, kept up to date by LoopLag
         self.admitted = self.shed = 0  # since the last ``new_period()``
         self._overload = 1.0  # offered / admitted over the last period
@@ -54,9 +57,15 @@ class Admission:
         """A request arriving now would be shed (shedding.py asks before aiohttp parses it)."""
         return self.in_flight + self.arriving >= self.max_in_flight
 
-    def arrive(self) -> None:
-        """A request was seen arriving: hold it a place until its admit()."""
+    def arrive(self, connection: Hashable) -> None:
+        """A request was seen arriving on ``connection``: hold it a place until its admit()."""
         self.arriving += 1
+        self._arrivals[connection] = self._arrivals.get(connection, 0) + 1
+
+    def settle(self, connection: Hashable) -> None:
+        """No arrival of ``connection`` will call admit() any more (it is closed, or its
+        server has answered all it was given): give back the places they still hold."""
+        self.arriving -= self._arrivals.pop(connection, 0)
 
     def refused(self) -> CollectorError:
         """Count one shed request; its error, with a Retry-After of its own."""
@@ -69,17 +78,20 @@ class Admission:
         return self._rand(1, min(self._max_retry, max(2, math.ceil(self._overload))))
 
     def new_period(self) -> None:
-        """Called every second: the overload of the period that ends, and the places of
-        arrivals that never called admit() (the client left, aiohttp refused the request)
-        given back, so such a place is held a second at most."""
+        """Called every second: the overload of the period that ends."""
         offered = self.admitted + self.shed
         self._overload = offered / max(1, self.admitted) if self.shed else 1.0
         self.admitted = self.shed = 0
-        self.arriving = 0
 
-    def admit(self) -> Ticket:
-        if self.arriving:
-            self.arriving -= 1  # this request's own place, if it was seen arriving
+    def admit(self, connection: Hashable | None = None) -> Ticket:
+        """``connection``: the one the request came on, whose arrival's place is its own."""
+        held = self._arrivals.get(connection)
+        if held:
+            self.arriving -= 1
+            if held == 1:
+                del self._arrivals[connection]
+            else:
+                self._arrivals[connection] = held - 1
         if self.full():
             raise self.refused()
         self.in_flight += 1

@@ -9,7 +9,7 @@ No HTTP here: the handler (ingest.py) and the benchmark (bench_collector.py --pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector import enrich, parse
 from collector.enrich import RequestFacts
@@ -32,12 +32,19 @@ class EventRules:
         return cls(validator, settings.max_json_depth, settings.max_event_bytes)
 
 
+class RejectedEvent(NamedTuple):
+    """An event refused on its own: its place in the request, and why."""
+
+    index: int
+    reason: Reason
+    message: str
+
+
 @dataclass(slots=True)
 class Outcome:
     records: list[Record] = field(default_factory=list)
     dead: list[Record] = field(default_factory=list)  # the DLQ letters
-    rejected: list[dict[str, Any]] = field(default_factory=list)  # {"index", "error"}
-    reasons: list[Reason] = field(default_factory=list)  # of each rejection, in order
+    rejected: list[RejectedEvent] = field(default_factory=list)  # in order
 
 
 def process(events: list[Any], body_bytes: int, facts: RequestFacts, rules: EventRules) -> Outcome:
@@ -59,7 +66,6 @@ def process(events: list[Any], body_bytes: int, facts: RequestFacts, rules: Even
             else:
                 records.append(event_record(enriched))
                 continue
-        outcome.rejected.append({"index": index, "error": rejection.message})
-        outcome.reasons.append(rejection.reason)
+        outcome.rejected.append(RejectedEvent(index, rejection.reason, rejection.message))
         outcome.dead.append(dead_record(event, rejection, index, facts))
     return outcome

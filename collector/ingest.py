@@ -82,7 +82,7 @@ async def ingest(
             query_key = request.query.get("write_key") if request.query_string else None
         else:
             header_key, query_key = dialect.key_hints(request)
-        with c.admission.admit():
+        with c.admission.admit(request.protocol):  # its connection: see shedding.py
             hinted = first_key(header_key, query_key)
             c.keys.check_known(hinted)
             if hinted:
@@ -151,13 +151,15 @@ def _answer(outcome: Outcome, single: bool, metrics: Metrics) -> web.Response:
     accepted = len(outcome.records)
     if accepted:
         metrics.accepted.inc(accepted)
-    if outcome.rejected:
-        metrics.rejected.inc(len(outcome.rejected))
-        for reason in outcome.reasons:
-            metrics.events_rejected.labels(reason).inc()
+    rejected = outcome.rejected
+    if rejected:
+        metrics.rejected.inc(len(rejected))
+        for event in rejected:
+            metrics.events_rejected.labels(event.reason).inc()
         if single:  # the one event was refused; it is in the DLQ
-            raise CollectorError(Cause.INVALID_EVENT, outcome.rejected[0]["error"])
+            raise CollectorError(Cause.INVALID_EVENT, rejected[0].message)
+    answered = [{"index": event.index, "error": event.message} for event in rejected]
     return web.Response(
-        body=orjson.dumps({"accepted": accepted, "rejected": outcome.rejected}),
+        body=orjson.dumps({"accepted": accepted, "rejected": answered}),
         headers={"Content-Type": "application/json"},
     )

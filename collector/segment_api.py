@@ -28,6 +28,7 @@ from collector.errors import Cause, CollectorError, error_response
 from collector.ingest import Collector, ingest
 from collector.routes import CORS_POLICY
 from collector.settings import CollectorSettings, SegmentMapping
+from collector.shedding import ShedRoute
 
 PREFIX = "/segment/v1"
 BATCH_PATHS = ("batch", "b")
@@ -44,11 +45,6 @@ ALLOW_HEADERS = (
     "Rsa-Since-Last-Attempt"
 )
 SHED_STATUS = 429
-# The ingestion routes, for the shedder in front of HTTP (worker.py): shed with SHED_STATUS too.
-SHED_ROUTES = {
-    **{f"{PREFIX}/{path}": SHED_STATUS for path in (*BATCH_PATHS, *segment.PATH_CALLS)},
-    BEACON_PATH: SHED_STATUS,
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +108,16 @@ def basic_auth_user(header: str | None) -> str | None:
     except (binascii.Error, UnicodeDecodeError):
         return None
     return decoded.partition(":")[0] or None
+
+
+def shed_routes(settings: CollectorSettings) -> list[ShedRoute]:
+    """The ingestion routes, for the shedder in front of HTTP (worker.py): shed with
+    SHED_STATUS too, under their own body limit."""
+    paths = [f"{PREFIX}/{path}" for path in (*BATCH_PATHS, *segment.PATH_CALLS)]
+    return [
+        ShedRoute(path, SHED_STATUS, settings.segment_max_body_bytes)
+        for path in (*paths, BEACON_PATH)
+    ]
 
 
 def setup_routes(app: web.Application, settings: CollectorSettings) -> None:

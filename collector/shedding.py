@@ -9,7 +9,9 @@ it admitted. Answered here, a shed request costs a few byte searches.
 A request is answered here only when all of these hold, else its bytes go to aiohttp untouched
 (whose request path still sheds, the expensive way):
 - admission is full (``Admission.full``, the same test ``admit`` makes, which also counts the
-  requests seen arriving here whose handler has not run yet);
+  requests seen arriving here whose handler has not run yet; one that never runs, refused by
+  aiohttp or left by its client, gives its place back when its connection closes or aiohttp
+  has answered all the connection gave it);
 - the bytes start a request: the connection's previous requests went to aiohttp with a known
   length (Content-Length, or none), and this one starts where they end; or aiohttp waits for
   the next request;
@@ -19,17 +21,18 @@ A request is answered here only when all of these hold, else its bytes go to aio
 
 The connection is kept and the body skipped by its Content-Length (none: an empty body). Where
 the body's end is not certain (chunked, ``Expect: 100-continue``, several or a bad
-Content-Length), the body is longer than the request path would read (``max_body_bytes``) or the
-client asked for it (HTTP/1.0, ``Connection: close``), the 503 says ``Connection: close`` and
-the connection is closed after it. The answer is the request path's own (errors.py: body,
-``Retry-After``), with the CORS headers cors.py gives a shed answer, and is counted in the same
-request counters (once a second, see Metrics.refused_early).
+Content-Length), the body is longer than the route's request path would read (its
+``max_body_bytes``) or the client asked for it (HTTP/1.0, ``Connection: close``), the 503 says
+``Connection: close`` and the connection is closed after it. The answer is the request path's
+own (errors.py: body, ``Retry-After``), with the CORS headers cors.py gives a shed answer, and
+is counted in the same request counters (once a second, see Metrics.refused_early).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Iterable
+from typing import NamedTuple
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
@@ -39,10 +42,24 @@ from collector.cors import CorsPolicy
 from collector.errors import Cause, CollectorError, error_response
 from collector.metrics import Metrics
 from collector.routes import BATCH_PATH, EVENT_PATH
+from collector.settings import CollectorSettings
 
-# The routes shed here, and the status of their shed answer (an API whose clients expect
-# 429 for "slow down" registers its routes with 429).
-SHED_ROUTES: Mapping[str, int] = {BATCH_PATH: 503, EVENT_PATH: 503}
+
+class ShedRoute(NamedTuple):
+    """A route shed here: the status of its shed answer (an API whose clients expect 429 for
+    "slow down" registers its routes with 429), and the longest body its request path reads
+    (a longer one is not skipped: the connection closes after the answer)."""
+
+    path: str
+    status: int
+    max_body_bytes: int
+
+
+def v1_shed_routes(settings: CollectorSettings) -> list[ShedRoute]:
+    """The ingestion routes of /v1, shed with 503."""
+    return [ShedRoute(path, 503, settings.max_body_bytes) for path in (BATCH_PATH, EVENT_PATH)]
+
+
 _REASONS = {503: "Service Unavailable", 429: "Too Many Requests"}
 _POST = b"POST "
 _MAX_TARGET = 256  # longer request targets are no route of ours
@@ -60,12 +77,10 @@ class Shedder:
         admission: Admission,
         metrics: Metrics,
         cors: CorsPolicy,
-        max_body_bytes: int,
-        routes: Mapping[str, int] = SHED_ROUTES,
+        routes: Iterable[ShedRoute],
     ):
         self._admission, self._metrics, self._cors = admission, metrics, cors
-        self._max_body = max_body_bytes  # a longer body is not skipped: the connection closes
-        self._routes = {path.encode(): (path, status) for path, status in routes.items()}
+        self._routes = {route.path.encode(): route for route in routes}
         shed = error_response(CollectorError(Cause.OVERLOADED, OVERLOADED_MESSAGE))
         assert shed.body is not None and isinstance(shed.body, bytes)
         self._heads = {  # the request path's answer, under each status
@@ -74,40 +89,48 @@ class Shedder:
                 f"Content-Type: {shed.content_type}\r\n"
                 f"Content-Length: {len(shed.body)}\r\n"
             ).encode()
-            for status in set(routes.values())
+            for status in {route.status for route in self._routes.values()}
         }
         self._body = shed.body
         # (status, origin, close, Retry-After) -> answer
         self._answers: dict[tuple[int, bytes, bool, int], bytes] = {}
 
-    def sheds(self, data: bytes, may_answer: bool) -> tuple[str, int] | None:
-        """The route and shed status of the request ``data`` starts, if it is one to shed here
-        now (only when ``may_answer``: aiohttp has answered all before it). An ingestion
-        request let through is counted as arriving, even one that aiohttp will shed: it holds
-        its own place in the admission until its handler runs, and ``admit()`` gives that
-        place back."""
+    def sheds(self, data: bytes, connection: Hashable, may_answer: bool) -> ShedRoute | None:
+        """The route of the request ``data`` starts on ``connection``, if it is one to shed
+        here now (only when ``may_answer``: aiohttp has answered all before it).
+        An ingestion request let through is counted as arriving, even one that aiohttp will
+        shed: it holds its own place in the admission until its handler runs, and ``admit()``
+        gives that place back."""
         route = self._routes.get(_path(data)) if data.startswith(_POST) else None
         if route is None:
             return None
-        if may_answer and self._admission.full():
-            return route
-        self._admission.arrive()
+        if may_answer:
+            # All before it answered: an arrival of them still held never reached admit()
+            # (aiohttp refused it, or answered before the handler ran).
+            self._admission.settle(connection)
+            if self._admission.full():
+                return route
+        self._admission.arrive(connection)
         return None
 
+    def closed(self, connection: Hashable) -> None:
+        """The connection is gone: its arrivals that never reached admit() give back their
+        places (a request aiohttp refused, 400 and close; a client that left)."""
+        self._admission.settle(connection)
+
     def answer(
-        self, route: tuple[str, int], data: bytes, head: bytes, length: int | None
+        self, route: ShedRoute, data: bytes, head: bytes, length: int | None
     ) -> tuple[bytes, bool]:
         """The answer to a shed request, and whether its connection must close after it."""
         close = (
             length is None
-            or length > self._max_body
+            or length > route.max_body_bytes
             or not head[: head.find(b"\r\n")].endswith(b" http/1.1")
             or any(marker in head for marker in _CLOSE_IF)
         )
-        path, status = route
-        self._metrics.refused_early(path, status, Cause.OVERLOADED.value)
+        self._metrics.refused_early(route.path, route.status, Cause.OVERLOADED.value)
         retry = self._admission.refused().retry_after_s
-        return self._answer(status, _origin(data, head), close, retry), close
+        return self._answer(route.status, _origin(data, head), close, retry), close
 
     def _answer(self, status: int, origin: bytes, close: bool, retry: int) -> bytes:
         key = (status, origin, close, retry)
@@ -173,7 +196,7 @@ class ShedFirst(asyncio.Protocol):
             head = data[:end].lower()
             length = _body_length(head)
             size = None if length is None else end + len(_HEAD_END) + length
-            route = self._shedder.sheds(data, answered_all(handler))
+            route = self._shedder.sheds(data, handler, answered_all(handler))
             if route is not None:
                 answer, close = self._shedder.answer(route, data, head, length)
                 assert self._transport is not None
@@ -194,6 +217,7 @@ class ShedFirst(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._handler.connection_lost(exc)
+        self._shedder.closed(self._handler)
 
     def pause_writing(self) -> None:
         self._handler.pause_writing()

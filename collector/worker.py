@@ -92,8 +92,8 @@ async def listen(runner: web.AppRunner, settings: CollectorSettings) -> asyncio.
     # Imported here: the metrics must see PROMETHEUS_MULTIPROC_DIR first.
     from collector.ingest import COLLECTOR
     from collector.routes import CORS_POLICY
-    from collector.segment_api import SHED_ROUTES as SEGMENT_SHED_ROUTES
-    from collector.shedding import SHED_ROUTES, Shedder, shed_first
+    from collector.segment_api import shed_routes as segment_shed_routes
+    from collector.shedding import Shedder, shed_first, v1_shed_routes
 
     server = runner.server
     assert server is not None, "runner.setup() first"
@@ -104,8 +104,7 @@ async def listen(runner: web.AppRunner, settings: CollectorSettings) -> asyncio.
             collector.admission,
             collector.metrics,
             runner.app[CORS_POLICY],
-            settings.max_body_bytes,
-            {**SHED_ROUTES, **SEGMENT_SHED_ROUTES},
+            [*v1_shed_routes(settings), *segment_shed_routes(settings)],
         )
         factory = shed_first(server, shedder)
     return await asyncio.get_running_loop().create_server(

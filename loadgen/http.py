@@ -51,6 +51,8 @@ class Answer:
     status: int
     head: bytes  # status line and headers, as received
     body: bytes
+    sent_at: float = 0.0  # loop time of its request's write (latency without the pool's wait)
+    nth: int = 1  # its request's place on its connection: 1, the connection's first
 
     def header(self, name: bytes) -> bytes | None:
         """One header's value (``name`` lower case), for the rare answers that need one."""
@@ -70,6 +72,7 @@ class Connection(asyncio.Protocol):
         self.buffer = b""
         self.pending: Any = None
         self.sent_at = 0.0  # loop time of the write, for timeouts
+        self.sent = 0  # requests written on this connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -78,6 +81,7 @@ class Connection(asyncio.Protocol):
     def send(self, pending: Any, data: bytes) -> None:
         self.pending = pending
         self.sent_at = self.pool.loop.time()
+        self.sent += 1
         self.transport.write(data)  # type: ignore[union-attr]
 
     def data_received(self, data: bytes) -> None:
@@ -102,7 +106,8 @@ class Connection(asyncio.Protocol):
             head, buffer = buffer[:end], buffer[total:]
             close = head.find(b"onnection: close") >= 0  # [Cc]onnection
             pending, self.pending = self.pending, None
-            self.pool.answered(self, pending, Answer(int(head[9:12]), head, body), close)
+            answer = Answer(int(head[9:12]), head, body, self.sent_at, self.sent)
+            self.pool.answered(self, pending, answer, close)
         self.buffer = buffer
 
     def connection_lost(self, exc: Exception | None) -> None:

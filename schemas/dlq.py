@@ -90,9 +90,11 @@ def letter(
     app_id: str | None,
     source: dict[str, Any],
     received_at: str | None = None,
+    raw_bytes: int | None = None,
 ) -> bytes:
     """The letter as the DLQ record's value. ``raw``: bytes as read from the wire or a topic,
-    or the JSON value already parsed from them; ``received_at`` defaults to now."""
+    or the JSON value already parsed from them, then ``raw_bytes`` the size of those bytes
+    when known (else the size of the value as JSON); ``received_at`` defaults to now."""
     body = {
         "stage": str(stage),
         "reason": str(rejection.reason),
@@ -101,16 +103,17 @@ def letter(
         "received_at": received_at or _now(),
         "source": source,
     }
-    body.update(_raw_fields(raw))
+    body.update(_raw_fields(raw, raw_bytes))
     return orjson.dumps(body)
 
 
-def _raw_fields(raw: Any) -> dict[str, Any]:
+def _raw_fields(raw: Any, raw_bytes: int | None) -> dict[str, Any]:
     if type(raw) is bytes:
+        raw_bytes = len(raw)
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError:
-            return _as_text(raw, len(raw))
+            return _as_text(raw, raw_bytes)
     else:
         value = raw
     if type(value) is dict and not CREDENTIALS.isdisjoint(value):
@@ -119,7 +122,7 @@ def _raw_fields(raw: Any) -> dict[str, Any]:
         encoded = orjson.dumps(value)
     except orjson.JSONEncodeError:  # nested past what orjson writes
         return {"raw": None, "raw_text": None, "raw_bytes": None, "truncated": True}
-    size = len(raw) if type(raw) is bytes else len(encoded)
+    size = raw_bytes if raw_bytes is not None else len(encoded)
     if len(encoded) > RAW_MAX_BYTES:
         return _as_text(encoded, size)
     return {

@@ -148,7 +148,9 @@ def start_benthos(port: int, bootstrap: str, topic: str) -> subprocess.Popen:
 
 
 def start_empty(port: int, bootstrap: str, topic: str) -> subprocess.Popen:
-    return _start(pinned([sys.executable, str(HERE / "empty_server.py"), str(port)]), {})
+    """The load generator's trivial server: an aiohttp handler that reads the body, answers 200."""
+    server = [sys.executable, "-m", "loadgen.trivial_server", "--port", str(port)]
+    return _start(pinned(server), {})
 
 
 def _start(cmd: list[str], env: dict) -> subprocess.Popen:

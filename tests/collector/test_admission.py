@@ -75,14 +75,19 @@ def test_loop_lag_measures_a_blocked_loop():
 
 def test_requests_seen_arriving_hold_their_place_until_admitted():
     admission = Admission(2)
-    admission.arrive()
-    admission.arrive()
+    first, second = object(), object()  # their connections
+    admission.arrive(first)
+    admission.arrive(second)
     assert admission.full()  # both places taken before either handler ran
-    ticket = admission.admit()  # the first one's handler: its own place, not a third
+    ticket = admission.admit(first)  # the first one's handler: its own place, not a third
     assert (admission.in_flight, admission.arriving) == (1, 1)
     assert admission.full()
-    admission.new_period()  # the second never reached admit() (its client left)
+    admission.new_period()
+    assert admission.full()  # a new period gives back no place still held
+    admission.settle(second)  # the second never reached admit() (its client left)
     assert not admission.full()
+    admission.settle(first)  # admitted: nothing left to give back
+    assert (admission.in_flight, admission.arriving) == (1, 0)
     with ticket:
         pass
     assert admission.in_flight == 0

@@ -17,7 +17,9 @@ from collector.cors import CorsPolicy
 from collector.errors import CollectorError
 from collector.metrics import Metrics
 from collector.routes import BATCH_PATH
-from collector.shedding import Shedder
+from collector.shedding import Shedder, ShedRoute
+
+V1_BATCH = ShedRoute(BATCH_PATH, 503, 1 << 20)
 
 SLOW_S = 1.0  # long enough that a busy machine still sheds while it holds the slot
 
@@ -31,6 +33,10 @@ def served(serve, make_settings, make_sink):
         cors_origins=("https://shop.example.com",),
     )
     return serve(settings, sink)
+
+
+def _shedder(admission: Admission, *routes: ShedRoute) -> Shedder:
+    return Shedder(admission, Metrics(), CorsPolicy((), {}), routes or [V1_BATCH])
 
 
 def _post(body: bytes, *headers: str, path: str = "/v1/batch") -> bytes:
@@ -55,12 +61,13 @@ class Conn:
     def send(self, data: bytes) -> None:
         self.writer.write(data)
 
-    async def answer(self) -> tuple[int, dict[str, str], dict]:
+    async def answer(self) -> tuple[int, dict[str, str], dict | str]:
         head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 5)
         lines = head.decode("latin-1").split("\r\n")
         headers = dict(line.split(": ", 1) for line in lines[1:] if line)
         body = await self.reader.readexactly(int(headers["Content-Length"]))
-        return int(lines[0].split()[1]), headers, orjson.loads(body)
+        json = headers.get("Content-Type", "").startswith("application/json")
+        return int(lines[0].split()[1]), headers, orjson.loads(body) if json else body.decode()
 
     async def closed(self) -> bool:
         return await asyncio.wait_for(self.reader.read(), 5) == b""
@@ -209,16 +216,79 @@ def test_a_request_left_to_aiohttp_while_full_holds_its_own_arriving_place():
     goes to aiohttp, whose admit() sheds it. Until then it counts as arriving, so that admit()
     gives back its own place and not that of another request on its way."""
     admission = Admission(1)
-    shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), max_body_bytes=1 << 20)
+    shedder = _shedder(admission)
     admission.admit()  # the only place: full
-    request = _post(b"{}")
-    assert shedder.sheds(request, may_answer=True) == (BATCH_PATH, 503)
+    request, connection, other = _post(b"{}"), object(), object()
+    assert shedder.sheds(request, connection, may_answer=True) == V1_BATCH
     assert admission.arriving == 0  # answered here: it never arrives
-    assert shedder.sheds(request, may_answer=False) is None
+    assert shedder.sheds(request, connection, may_answer=False) is None
     assert admission.arriving == 1
     with pytest.raises(CollectorError):
-        admission.admit()
+        admission.admit(other)  # another connection's request: not this one's place
+    assert admission.arriving == 1
+    with pytest.raises(CollectorError):
+        admission.admit(connection)
     assert admission.arriving == 0
+
+
+def test_an_arrival_aiohttp_never_hands_to_its_handler_gives_its_place_back():
+    """Arrivals that never reach admit() (aiohttp answered 400, the client left) give their
+    places back when their connection closes, or when aiohttp has answered all before the
+    connection's next request: not later, after the other connections' requests were shed."""
+    admission = Admission(2)
+    shedder = _shedder(admission)
+    request, closing, kept = _post(b"{}"), object(), object()
+    assert shedder.sheds(request, closing, may_answer=True) is None
+    assert shedder.sheds(request, kept, may_answer=True) is None
+    assert admission.full()  # two arrivals, neither admitted
+    shedder.closed(closing)
+    assert admission.arriving == 1 and not admission.full()
+    # kept's request was answered without its handler; its next request finds its place free.
+    assert shedder.sheds(request, kept, may_answer=True) is None
+    assert admission.arriving == 1
+    with admission.admit(kept):
+        assert (admission.in_flight, admission.arriving) == (1, 0)
+    shedder.closed(kept)  # nothing left to give back
+    assert (admission.in_flight, admission.arriving) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    "bad_headers",
+    [
+        ("Content-Length: nope",),
+        ("Bad Header: x",),
+        ("Content-Length: 2", "Transfer-Encoding: chunked"),
+    ],
+    ids=["bad-length", "bad-name", "length-and-chunked"],
+)
+def test_requests_aiohttp_refuses_do_not_shed_the_valid_ones_after_them(
+    serve, make_settings, make_sink, runner, batch, monkeypatch, bad_headers
+):
+    """Malformed POST /v1/batch that aiohttp answers 400 (and closes) before any handler runs,
+    three times what the admission holds within the second, then a valid request at once:
+    each bad one is answered 400, and the valid one admitted, not shed."""
+    monkeypatch.setattr("collector.app.GAUGE_INTERVAL_S", 3600)  # no new period in between
+    served = serve(make_settings(max_in_flight=4), make_sink())
+    bad = _post(b"{}", *bad_headers)
+
+    async def scenario():
+        refused, closed = [], []
+        for _ in range(12):
+            conn = await Conn.open(served.port)
+            conn.send(bad)
+            status = (await conn.answer())[0]
+            refused.append(status)
+            closed.append(status == 400 and await conn.closed())
+            conn.close()
+        valid = await Conn.open(served.port)
+        valid.send(_post(batch, "X-Write-Key: dev"))
+        answer = await valid.answer()
+        valid.close()
+        return refused, closed, answer
+
+    refused, closed, (status, _, body) = runner.run(scenario())
+    assert refused == [400] * 12 and all(closed)
+    assert status == 200 and body["accepted"] == 3
 
 
 def test_the_aiohttp_seam(runner):
@@ -284,16 +354,47 @@ def test_the_aiohttp_seam(runner):
 def test_routes_are_shed_with_their_own_status():
     """Reusable by route: an API whose clients expect 429 registers its routes with 429."""
     admission = Admission(1)
-    routes = {BATCH_PATH: 503, "/segment/v1/batch": 429}
-    shedder = Shedder(admission, Metrics(), CorsPolicy((), {}), 1 << 20, routes)
+    segment_batch = ShedRoute("/segment/v1/batch", 429, 1 << 20)
+    shedder = _shedder(admission, V1_BATCH, segment_batch)
     admission.admit()  # full
     segment = _post(b"{}", path="/segment/v1/batch?x=1")
-    route = shedder.sheds(segment, may_answer=True)
-    assert route == ("/segment/v1/batch", 429)
+    route = shedder.sheds(segment, object(), may_answer=True)
+    assert route == segment_batch
     head = segment.split(b"\r\n\r\n")[0].lower()
     answer, close = shedder.answer(route, segment, head, 2)
     assert answer.startswith(b"HTTP/1.1 429 Too Many Requests\r\n") and not close
     assert b"\r\nRetry-After: " in answer
-    assert shedder.sheds(_post(b"{}", path="/v1/batch?write_key=dev"), True) == (BATCH_PATH, 503)
-    assert shedder.sheds(_post(b"{}", path="/v1/batchx"), True) is None
-    assert shedder.sheds(_post(b"{}", path="/segment/v1/track"), True) is None
+    assert shedder.sheds(_post(b"{}", path="/v1/batch?write_key=dev"), object(), True) == V1_BATCH
+    assert shedder.sheds(_post(b"{}", path="/v1/batchx"), object(), True) is None
+    assert shedder.sheds(_post(b"{}", path="/segment/v1/track"), object(), True) is None
+
+
+def test_a_shed_request_keeps_its_connection_up_to_its_own_routes_body_limit(
+    serve, make_settings, make_sink, runner, batch
+):
+    """Segment routes read bodies up to segment_max_body_bytes, /v1 up to max_body_bytes: a
+    shed request's body is skipped (the connection kept) only within its own route's limit."""
+    sink = make_sink()
+    sink.delay_s = SLOW_S
+    served = serve(
+        make_settings(max_in_flight=1, max_body_bytes=200_000, segment_max_body_bytes=100_000),
+        sink,
+    )
+    length = "Content-Length: 150000"  # over Segment's limit, within /v1's
+
+    async def scenario():
+        slow, v1, segment = [await Conn.open(served.port) for _ in range(3)]
+        slow.send(_post(batch, "X-Write-Key: dev"))
+        await asyncio.sleep(0.1)  # admitted: the admission is full
+        v1.send(_post(b"", length))
+        segment.send(_post(b"", length, path="/segment/v1/batch"))
+        answers = await v1.answer(), await segment.answer()
+        closed = answers[1][1].get("Connection") == "close" and await segment.closed()
+        await slow.answer()
+        for conn in (slow, v1, segment):
+            conn.close()
+        return answers, closed
+
+    (v1, segment), closed = runner.run(scenario())
+    assert v1[0] == 503 and "Connection" not in v1[1]
+    assert segment[0] == 429 and segment[1]["Connection"] == "close" and closed

@@ -74,3 +74,26 @@ def test_metrics_are_exposed_on_their_own_registry():
     assert 'surge_lander_records_landed_total{partition="3"} 5.0' in text
     assert 'surge_lander_dlq_total{reason="not_json"} 1.0' in text
     assert "surge_lander_records_landed_total{" not in generate_latest(second.registry).decode()
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [
+        (b'{"app_id": "shop", "device_id": 7}', Reason.MISSING_FIELD),
+        (b"[1, 2]", Reason.NOT_AN_OBJECT),
+        (b"nope", Reason.NOT_JSON),
+    ],
+)
+def test_a_dlq_record_parses_the_value_once(monkeypatch, value, reason):
+    """Its app and its raw come from one parse of the value (none more for one the decoder
+    found not to be JSON: the letter's own try); the letter says the size as received."""
+    calls, loads = [], orjson.loads
+
+    def counting_loads(data):
+        calls.append(data)
+        return loads(data)
+
+    monkeypatch.setattr(orjson, "loads", counting_loads)
+    letter = loads(dlq_value("t", 2, Rejected(9, None, value, reason, "bad")))
+    assert len(calls) == 1
+    assert letter["raw_bytes"] == len(value)
