@@ -38,8 +38,8 @@ try {
   await page.goto(pageUrl)
   await page.waitForFunction(() => window.surgeReady === true, null, { timeout: 20000 })
   await page.waitForTimeout(300)
-  await Promise.race([postsAnswered, page.waitForTimeout(20000)])
-  log.push({ event: 'leaving' })
+  const waited = await Promise.race([postsAnswered.then(() => 'answered'), page.waitForTimeout(20000).then(() => 'timed out')])
+  log.push({ event: 'leaving', waited })
   // The shopper leaves: the tab is hidden, then unloaded. Headless chromium keeps a background
   // or minimized tab visible, so leaving is what hides it; only a keepalive request survives.
   await page.goto('about:blank')
