@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,6 +31,8 @@ from collector.settings import CollectorSettings
 from collector.sink import Sink
 from collector.worker import listen
 from tests.collector.doubles import MemorySink
+
+REPO = Path(__file__).resolve().parents[2]
 
 TS = "2026-11-11T00:00:03.120+08:00"
 
@@ -201,6 +207,35 @@ def make_settings() -> Callable[..., CollectorSettings]:
 @pytest.fixture
 def free_port() -> Callable[[], int]:
     return _free_port
+
+
+@pytest.fixture
+def spawn_collector(tmp_path: Path) -> Iterator[Callable[[int], tuple[subprocess.Popen, Path]]]:
+    """spawn_collector(port) -> (process, its log): ``python -m collector`` as deployed, two
+    workers, its Kafka unreachable (nobody listens): for what needs no broker. Ended after."""
+    started: list[subprocess.Popen] = []
+
+    def spawn(port: int) -> tuple[subprocess.Popen, Path]:
+        env = os.environ | {
+            "SURGE_COLLECTOR_PORT": str(port),
+            "SURGE_COLLECTOR_WORKERS": "2",
+            "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": f"127.0.0.1:{_free_port()}",
+            "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        log_path = tmp_path / f"collector-{len(started)}.log"
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "collector"], cwd=REPO, env=env, stdout=log, stderr=log
+            )
+        started.append(proc)
+        return proc, log_path
+
+    yield spawn
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
 
 
 class KafkaReader:

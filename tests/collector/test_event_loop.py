@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -14,7 +13,6 @@ import pytest
 
 from collector.metrics import event_loop_name
 
-REPO = Path(__file__).resolve().parents[2]
 needs_uvloop = pytest.mark.skipif(sys.platform == "win32", reason="uvloop builds on no Windows")
 
 
@@ -38,21 +36,10 @@ def test_uvloop_is_installed_with_the_project():
 
 
 @needs_uvloop
-def test_the_workers_serve_on_uvloop_and_metrics_say_so(free_port, tmp_path):
+def test_the_workers_serve_on_uvloop_and_metrics_say_so(free_port, spawn_collector):
     """``python -m collector`` as deployed (two workers); Kafka need not be up for /metrics."""
     port = free_port()
-    env = os.environ | {
-        "SURGE_COLLECTOR_PORT": str(port),
-        "SURGE_COLLECTOR_WORKERS": "2",
-        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",  # nobody listens
-        "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log_path = tmp_path / "collector.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "collector"], cwd=REPO, env=env, stdout=log, stderr=log
-        )
+    proc, log_path = spawn_collector(port)
     try:
         text = _metrics_when_up(f"http://127.0.0.1:{port}/metrics", proc, log_path)
     finally:

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,22 +14,6 @@ from pathlib import Path
 import psutil
 
 from chaos.services import listening_children
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _start(port: int, kafka_port: int, log_path: Path) -> subprocess.Popen:
-    env = os.environ | {
-        "SURGE_COLLECTOR_PORT": str(port),
-        "SURGE_COLLECTOR_WORKERS": "2",
-        "SURGE_COLLECTOR_KAFKA_BOOTSTRAP": f"127.0.0.1:{kafka_port}",  # nobody listens
-        "SURGE_COLLECTOR_LOG_LEVEL": "WARNING",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with log_path.open("wb") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "collector"], cwd=REPO, env=env, stdout=log, stderr=log
-        )
 
 
 def _until(what, timeout_s: float, proc: subprocess.Popen, log_path: Path):
@@ -50,9 +33,9 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def test_a_worker_killed_is_replaced_even_just_after_its_start(free_port, tmp_path):
-    port, log_path = free_port(), tmp_path / "collector.log"
-    proc = _start(port, free_port(), log_path)
+def test_a_worker_killed_is_replaced_even_just_after_its_start(free_port, spawn_collector):
+    port = free_port()
+    proc, log_path = spawn_collector(port)
     try:
         first = _until(
             lambda: len(w := listening_children(proc.pid)) == 2 and w, 30, proc, log_path
@@ -79,16 +62,12 @@ def test_a_worker_killed_is_replaced_even_just_after_its_start(free_port, tmp_pa
         assert proc.wait(30) == 0
 
 
-def test_a_worker_that_fails_at_start_stops_the_collector(free_port, tmp_path):
-    port, log_path = free_port(), tmp_path / "collector.log"
+def test_a_worker_that_fails_at_start_stops_the_collector(free_port, spawn_collector):
+    port = free_port()
     with socket.socket() as taken:  # no SO_REUSEPORT: the workers cannot bind beside it
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        proc = _start(port, free_port(), log_path)
-        try:
-            code = proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
+        proc, log_path = spawn_collector(port)
+        code = proc.wait(60)
     assert code != 0
     assert "worker failed at start" in log_path.read_text()
